@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# Build stage: compile the release binary (SQLite bundled, libpq from Debian).
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock build.rs* ./
+COPY src ./src
+COPY migrations ./migrations
+COPY README.md .env.example ./
+RUN cargo build --release --locked --bin ocpi-hub
+
+# Run stage: a slim image with the binary and libpq, as an unprivileged user.
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/ocpi-hub --create-home ocpi
+COPY --from=build /src/target/release/ocpi-hub /usr/local/bin/ocpi-hub
+USER ocpi
+WORKDIR /var/lib/ocpi-hub
+ENV HUB_HTTP_ADDR=0.0.0.0:8080 \
+    DATABASE_URL=postgres://ocpi:ocpi@postgres:5432/ocpi_hub \
+    HUB_LOG_FORMAT=json
+# Set HUB_PUBLIC_URL to the address partners use (e.g. https://hub.example.com).
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
+ENTRYPOINT ["/usr/local/bin/ocpi-hub"]
+CMD ["serve"]

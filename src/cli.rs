@@ -1,0 +1,205 @@
+//! The command line: `serve` (default), `migrate`, `openapi`, `admin-token`, `party …`.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::ocpi::types::{CountryCode, PartyId, Role};
+use crate::startup::{self, Application};
+
+#[derive(Debug, Parser)]
+#[command(name = "ocpi-hub", version, about = "OCPI 2.2.1 roaming hub")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Mint an admin bearer token (printed alone on stdout).
+    AdminToken {
+        #[arg(long, default_value = "operator")]
+        subject: String,
+        /// Lifetime in seconds (default: HUB_ADMIN_TOKEN_TTL_SECS).
+        #[arg(long)]
+        ttl: Option<i64>,
+    },
+    /// Manage partner platforms.
+    Party {
+        #[command(subcommand)]
+        command: PartyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartyCommand {
+    /// Create a partner and print its Token A and the hub's versions URL.
+    Register {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        country_code: String,
+        #[arg(long)]
+        party_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register the hub with a partner that gave us its versions URL and Token A.
+    Connect {
+        #[arg(long)]
+        versions_url: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every partner, its roles, version and state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn settings() -> Result<Settings, AppError> {
+    Settings::from_env().map_err(|e| AppError::invalid(e.to_string()))
+}
+
+fn offline_state(settings: Settings) -> Result<crate::state::AppState, AppError> {
+    let public = startup::default_public_url(&settings, settings.http_addr.port());
+    startup::build_state(settings, public)
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), AppError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(AppError::internal)?
+    );
+    Ok(())
+}
+
+pub async fn run(cli: Cli) -> Result<(), AppError> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        print!("{}", crate::openapi::document());
+        return Ok(());
+    }
+    let settings = settings()?;
+    crate::telemetry::init(settings.log_format, &settings.log_level);
+    match command {
+        Command::Serve => {
+            let app = tokio::task::spawn_blocking(move || Application::build(settings))
+                .await
+                .map_err(AppError::internal)??;
+            app.run_until_stopped().await.map_err(AppError::internal)
+        }
+        Command::Migrate => {
+            let db =
+                crate::db::Db::connect(&settings.database_url, 1).map_err(AppError::internal)?;
+            let applied = crate::db::migrations::run(&db).map_err(AppError::internal)?;
+            println!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::Openapi => Ok(()),
+        Command::AdminToken { subject, ttl } => {
+            let ttl = ttl.unwrap_or(settings.admin_token_ttl_secs);
+            let state = offline_state(settings)?;
+            println!(
+                "{}",
+                state
+                    .keys
+                    .mint_admin(&subject, ttl)
+                    .map_err(AppError::internal)?
+            );
+            Ok(())
+        }
+        Command::Party { command } => party(settings, command).await,
+    }
+}
+
+async fn party(settings: Settings, command: PartyCommand) -> Result<(), AppError> {
+    let state = offline_state(settings)?;
+    match command {
+        PartyCommand::Register {
+            role,
+            country_code,
+            party_id,
+            name,
+            json,
+        } => {
+            let role = Role::parse(&role).map_err(|e| AppError::invalid(format!("--role: {e}")))?;
+            let cc = CountryCode::new(&country_code)
+                .map_err(|e| AppError::invalid(format!("--country-code: {e}")))?;
+            let pid = PartyId::new(&party_id)
+                .map_err(|e| AppError::invalid(format!("--party-id: {e}")))?;
+            let (p, token) =
+                crate::ocpi::credentials::register_party(&state, role, &cc, &pid, &name).await?;
+            let out = crate::admin::RegisterResponse {
+                platform_id: p.id,
+                token_a: token,
+                versions_url: state.versions_url(),
+            };
+            if json {
+                print_json(&out)?;
+            } else {
+                println!("Token A:      {}", out.token_a);
+                println!("Versions URL: {}", out.versions_url);
+                println!("Platform id:  {}", out.platform_id);
+            }
+            Ok(())
+        }
+        PartyCommand::Connect {
+            versions_url,
+            token,
+            json,
+        } => {
+            let p = crate::ocpi::credentials::connect(&state, &versions_url, &token).await?;
+            let parties = crate::admin::list_parties(&state).await?;
+            let summary = parties.into_iter().find(|s| s.id == p.id);
+            if json {
+                print_json(&summary)?;
+            } else {
+                println!(
+                    "Registered with {} (platform id {}), state {}",
+                    versions_url, p.id, p.state
+                );
+            }
+            Ok(())
+        }
+        PartyCommand::List { json } => {
+            let parties = crate::admin::list_parties(&state).await?;
+            if json {
+                return print_json(&parties);
+            }
+            println!(
+                "{:<36}  {:<12}  {:<7}  {:<8}  {}",
+                "ID", "STATE", "VERSION", "BY", "ROLES / NAME"
+            );
+            for p in parties {
+                let roles: Vec<String> = p
+                    .roles
+                    .iter()
+                    .chain(p.expected.iter())
+                    .map(|r| format!("{} {}/{}", r.role, r.country_code, r.party_id))
+                    .collect();
+                println!(
+                    "{:<36}  {:<12}  {:<7}  {:<8}  {} — {}",
+                    p.id,
+                    p.state,
+                    p.version.unwrap_or_else(|| "-".into()),
+                    p.initiated_by,
+                    roles.join(", "),
+                    p.name
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Settings: defaults that make `cargo run` work, an optional TOML file, then `HUB_*` /
+//! `DATABASE_URL` environment variables (the environment wins).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// One configuration problem, naming the variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &str, reason: impl Into<String>) -> Self {
+        Self {
+            var: var.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the HTTP server listens on (`HUB_HTTP_ADDR`). Port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// Base URL partners use to reach the hub (`HUB_PUBLIC_URL`); derived from the bound
+    /// address when absent.
+    pub public_url: Option<String>,
+    pub database_url: String,
+    pub db_pool_size: u32,
+    pub country_code: String,
+    pub party_id: String,
+    pub business_name: String,
+    pub business_website: Option<String>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    /// Base64 of a 32-byte master secret (`HUB_SIGNING_KEY`). When absent the hub generates one
+    /// on first start and keeps it in the database.
+    pub signing_key: Option<String>,
+    pub max_page_limit: u32,
+    pub max_body_bytes: usize,
+    pub outbound_timeout_secs: u64,
+    /// Allow outbound calls to loopback / private addresses (tests, local development).
+    pub allow_private_targets: bool,
+    pub admin_token_ttl_secs: i64,
+}
+
+/// The environment variables the hub reads, with a one-line description each. README.md and
+/// `.env.example` list the same names (a unit test keeps them in step).
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "HUB_CONFIG_FILE",
+        "optional TOML file with the same keys in lower case",
+    ),
+    ("HUB_HTTP_ADDR", "listen address, default 127.0.0.1:8080"),
+    (
+        "HUB_PUBLIC_URL",
+        "base URL partners use, default http://HUB_HTTP_ADDR",
+    ),
+    (
+        "DATABASE_URL",
+        "sqlite://data/ocpi-hub.db (default) or postgres://…",
+    ),
+    ("HUB_DB_POOL_SIZE", "database pool size, default 8"),
+    (
+        "HUB_COUNTRY_CODE",
+        "the hub's ISO 3166 alpha-2 country code",
+    ),
+    ("HUB_PARTY_ID", "the hub's party id (3 characters)"),
+    ("HUB_BUSINESS_NAME", "the hub's business name"),
+    ("HUB_BUSINESS_WEBSITE", "the hub's website (optional)"),
+    ("HUB_LOG_FORMAT", "pretty (default) or json"),
+    ("HUB_LOG_LEVEL", "tracing filter, default info"),
+    (
+        "HUB_SIGNING_KEY",
+        "base64 32-byte master secret; generated and stored on first start when absent",
+    ),
+    ("HUB_MAX_PAGE_LIMIT", "largest page a list endpoint returns"),
+    ("HUB_MAX_BODY_BYTES", "largest accepted request body"),
+    ("HUB_OUTBOUND_TIMEOUT_SECS", "timeout of calls to partners"),
+    (
+        "HUB_ALLOW_PRIVATE_TARGETS",
+        "allow calls to loopback/private addresses",
+    ),
+    ("HUB_ADMIN_TOKEN_TTL_SECS", "lifetime of minted admin JWTs"),
+];
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: "sqlite://data/ocpi-hub.db".to_string(),
+            db_pool_size: 8,
+            country_code: "NL".to_string(),
+            party_id: "HUB".to_string(),
+            business_name: "ocpi-hub".to_string(),
+            business_website: None,
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_string(),
+            signing_key: None,
+            max_page_limit: 1000,
+            max_body_bytes: 1024 * 1024,
+            outbound_timeout_secs: 30,
+            allow_private_targets: false,
+            admin_token_ttl_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    #[serde(flatten)]
+    values: BTreeMap<String, toml::Value>,
+}
+
+impl Settings {
+    /// Read the process environment (and the file it names).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        Self::from_map(&vars)
+    }
+
+    /// Build settings from a map of variables (the environment, or a test's).
+    pub fn from_map(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut merged: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(path) = env.get("HUB_CONFIG_FILE").filter(|p| !p.is_empty()) {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::new("HUB_CONFIG_FILE", format!("{path}: {e}")))?;
+            let file: FileSettings = toml::from_str(&text)
+                .map_err(|e| ConfigError::new("HUB_CONFIG_FILE", format!("{path}: {e}")))?;
+            for (k, v) in file.values {
+                let name = k.to_ascii_uppercase();
+                if !VARIABLES.iter().any(|(n, _)| *n == name) || name == "HUB_CONFIG_FILE" {
+                    return Err(ConfigError::new(
+                        "HUB_CONFIG_FILE",
+                        format!("{path}: unknown key `{k}`"),
+                    ));
+                }
+                let s = match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                merged.insert(name, s);
+            }
+        }
+        for (name, _) in VARIABLES {
+            if let Some(v) = env.get(*name) {
+                merged.insert((*name).to_string(), v.clone());
+            }
+        }
+        let mut s = Settings::default();
+        let get = |k: &str| merged.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        if let Some(v) = get("HUB_HTTP_ADDR") {
+            s.http_addr = v.parse().map_err(|_| {
+                ConfigError::new("HUB_HTTP_ADDR", format!("`{v}` is not HOST:PORT"))
+            })?;
+        }
+        if let Some(v) = get("HUB_PUBLIC_URL") {
+            let u = url::Url::parse(v)
+                .map_err(|e| ConfigError::new("HUB_PUBLIC_URL", e.to_string()))?;
+            if u.scheme() != "http" && u.scheme() != "https" {
+                return Err(ConfigError::new("HUB_PUBLIC_URL", "must be http or https"));
+            }
+            s.public_url = Some(v.trim_end_matches('/').to_string());
+        }
+        if let Some(v) = get("DATABASE_URL") {
+            if !(v.starts_with("sqlite:")
+                || v.starts_with("postgres://")
+                || v.starts_with("postgresql://"))
+            {
+                return Err(ConfigError::new(
+                    "DATABASE_URL",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                ));
+            }
+            s.database_url = v.to_string();
+        }
+        if let Some(v) = get("HUB_DB_POOL_SIZE") {
+            s.db_pool_size = parse_range("HUB_DB_POOL_SIZE", v, 1, 512)?;
+        }
+        if let Some(v) = get("HUB_COUNTRY_CODE") {
+            if v.len() != 2 || !v.chars().all(|c| c.is_ascii_alphabetic()) {
+                return Err(ConfigError::new(
+                    "HUB_COUNTRY_CODE",
+                    "must be two letters (ISO 3166-1 alpha-2)",
+                ));
+            }
+            s.country_code = v.to_ascii_uppercase();
+        }
+        if let Some(v) = get("HUB_PARTY_ID") {
+            if v.len() != 3 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ConfigError::new(
+                    "HUB_PARTY_ID",
+                    "must be three letters or digits",
+                ));
+            }
+            s.party_id = v.to_ascii_uppercase();
+        }
+        if let Some(v) = get("HUB_BUSINESS_NAME") {
+            if v.chars().count() > 100 {
+                return Err(ConfigError::new(
+                    "HUB_BUSINESS_NAME",
+                    "at most 100 characters",
+                ));
+            }
+            s.business_name = v.to_string();
+        }
+        if let Some(v) = get("HUB_BUSINESS_WEBSITE") {
+            url::Url::parse(v)
+                .map_err(|e| ConfigError::new("HUB_BUSINESS_WEBSITE", e.to_string()))?;
+            s.business_website = Some(v.to_string());
+        }
+        if let Some(v) = get("HUB_LOG_FORMAT") {
+            s.log_format = match v.to_ascii_lowercase().as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => return Err(ConfigError::new("HUB_LOG_FORMAT", "must be pretty or json")),
+            };
+        }
+        if let Some(v) = get("HUB_LOG_LEVEL") {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .map_err(|e| ConfigError::new("HUB_LOG_LEVEL", e.to_string()))?;
+            s.log_level = v.to_string();
+        }
+        if let Some(v) = get("HUB_SIGNING_KEY") {
+            crate::keys::MasterSecret::from_base64(v)
+                .map_err(|reason| ConfigError::new("HUB_SIGNING_KEY", reason))?;
+            s.signing_key = Some(v.to_string());
+        }
+        if let Some(v) = get("HUB_MAX_PAGE_LIMIT") {
+            s.max_page_limit = parse_range("HUB_MAX_PAGE_LIMIT", v, 1, 100_000)?;
+        }
+        if let Some(v) = get("HUB_MAX_BODY_BYTES") {
+            s.max_body_bytes = parse_range("HUB_MAX_BODY_BYTES", v, 1024, 256 * 1024 * 1024)?;
+        }
+        if let Some(v) = get("HUB_OUTBOUND_TIMEOUT_SECS") {
+            s.outbound_timeout_secs = parse_range("HUB_OUTBOUND_TIMEOUT_SECS", v, 1, 600)?;
+        }
+        if let Some(v) = get("HUB_ALLOW_PRIVATE_TARGETS") {
+            s.allow_private_targets = parse_bool("HUB_ALLOW_PRIVATE_TARGETS", v)?;
+        }
+        if let Some(v) = get("HUB_ADMIN_TOKEN_TTL_SECS") {
+            s.admin_token_ttl_secs = parse_range("HUB_ADMIN_TOKEN_TTL_SECS", v, 60, 31_536_000)?;
+        }
+        Ok(s)
+    }
+
+    /// The directory of a `sqlite://` database file, created before opening it.
+    pub fn sqlite_path(&self) -> Option<String> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        Some(rest.trim_start_matches("//").to_string())
+    }
+}
+
+fn parse_range<T>(var: &str, v: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let n: T = v
+        .parse()
+        .map_err(|_| ConfigError::new(var, format!("`{v}` is not a number")))?;
+    if n < min || n > max {
+        return Err(ConfigError::new(
+            var,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_bool(var: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(var, format!("`{v}` is not true or false"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_without_any_variable() {
+        let s = Settings::from_map(&BTreeMap::new()).unwrap();
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.sqlite_path().as_deref(), Some("data/ocpi-hub.db"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (k, v) in [
+            ("HUB_HTTP_ADDR", "nope"),
+            ("HUB_COUNTRY_CODE", "NLD"),
+            ("HUB_PARTY_ID", "AB"),
+            ("HUB_LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://x"),
+            ("HUB_SIGNING_KEY", "short"),
+            ("HUB_MAX_PAGE_LIMIT", "0"),
+            ("HUB_ALLOW_PRIVATE_TARGETS", "maybe"),
+            ("HUB_PUBLIC_URL", "ftp://x"),
+        ] {
+            let err = Settings::from_map(&map(&[(k, v)])).unwrap_err();
+            assert_eq!(err.var, k, "{err}");
+            assert!(err.to_string().contains(k));
+        }
+    }
+
+    #[test]
+    fn file_values_are_overridden_by_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "hub_party_id = \"FIL\"\nhub_max_page_limit = 50\n").unwrap();
+        let p = path.to_string_lossy().to_string();
+        let s = Settings::from_map(&map(&[("HUB_CONFIG_FILE", &p)])).unwrap();
+        assert_eq!(s.party_id, "FIL");
+        assert_eq!(s.max_page_limit, 50);
+        let s =
+            Settings::from_map(&map(&[("HUB_CONFIG_FILE", &p), ("HUB_PARTY_ID", "ENV")])).unwrap();
+        assert_eq!(s.party_id, "ENV");
+        std::fs::write(&path, "bogus = 1\n").unwrap();
+        let err = Settings::from_map(&map(&[("HUB_CONFIG_FILE", &p)])).unwrap_err();
+        assert_eq!(err.var, "HUB_CONFIG_FILE");
+    }
+
+    #[test]
+    fn every_variable_is_documented() {
+        let readme = include_str!("../README.md");
+        let example = include_str!("../.env.example");
+        for (name, _) in VARIABLES {
+            assert!(readme.contains(name), "README.md lacks {name}");
+            assert!(example.contains(name), ".env.example lacks {name}");
+        }
+    }
+}

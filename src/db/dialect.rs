@@ -1,0 +1,14 @@
+//! Backend-specific SQL lives here and only here.
+
+use diesel::RunQueryDsl;
+
+use super::{DbConnection, DbError};
+
+/// Serialise a start-up step across hub instances: a transaction-scoped advisory lock on
+/// PostgreSQL. SQLite needs nothing: its write transactions are already one at a time.
+pub fn advisory_xact_lock(conn: &mut DbConnection, key: i64) -> Result<(), DbError> {
+    if let DbConnection::Pg(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({key})")).execute(c)?;
+    }
+    Ok(())
+}

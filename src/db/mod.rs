@@ -1,0 +1,199 @@
+//! The only place with SQL. One connection type over PostgreSQL and SQLite, an r2d2 pool, and
+//! helpers that run queries on the blocking thread pool with the caller's tracing span.
+
+pub mod dialect;
+pub mod keys;
+pub mod migrations;
+pub mod platforms;
+pub mod schema;
+
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, MultiConnection};
+
+/// A connection to either backend, chosen at run time from `DATABASE_URL`.
+#[derive(MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("migrations: {0}")]
+    Migration(String),
+    #[error("blocking task failed: {0}")]
+    Join(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DbError {
+    /// True when a unique constraint refused the write.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+
+/// The database handle shared by the whole hub.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager<DbConnection>>,
+    backend: Backend,
+    /// SQLite has one writer: write transactions queue here instead of failing with BUSY.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl Db {
+    /// Open a pool for `url` (`sqlite://path`, `sqlite::memory:` or `postgres://…`).
+    pub fn connect(url: &str, pool_size: u32) -> Result<Self, DbError> {
+        let (backend, conn_url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//").to_string();
+            if let Some(parent) = std::path::Path::new(&path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbError::Other(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            (Backend::Sqlite, path)
+        } else {
+            (Backend::Postgres, url.to_string())
+        };
+        let manager = ConnectionManager::<DbConnection>::new(conn_url);
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(std::time::Duration::from_secs(10))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn get(&self) -> Result<PooledConn, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Run a read on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Join(e.to_string()))?
+    }
+
+    /// Run `f` in one write transaction on the blocking pool.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            db.write_blocking(f)
+        })
+        .await
+        .map_err(|e| DbError::Join(e.to_string()))?
+    }
+
+    /// The synchronous form of [`Db::write`], for the CLI and start-up.
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    {
+        let mut conn = self.get()?;
+        let _guard = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
+        let conn: &mut DbConnection = &mut conn;
+        conn.transaction(f)
+    }
+
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        self.read(|c| {
+            c.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .await
+        .is_ok()
+    }
+}
+
+/// A page of the list endpoints: `date_from` inclusive, `date_to` exclusive, ordered by
+/// `(last_updated, id)`. `after` is the keyset cursor that replaces the offset scan when the
+/// client follows our `Link`.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    pub date_from: Option<chrono::NaiveDateTime>,
+    pub date_to: Option<chrono::NaiveDateTime>,
+    pub offset: i64,
+    pub limit: i64,
+    pub after: Option<(chrono::NaiveDateTime, String)>,
+}
+
+/// Now, truncated to microseconds (what both backends store).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::Timelike;
+    let n = chrono::Utc::now().naive_utc();
+    n.with_nanosecond(n.nanosecond() / 1000 * 1000).unwrap_or(n)
+}

@@ -1,0 +1,66 @@
+//! The OpenAPI document, generated from the handlers' annotations. `ocpi-hub openapi` prints
+//! it; `openapi/openapi.json` is the committed copy (a test fails when it is stale); the hub
+//! serves it at `/openapi.json`.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "ocpi_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Token <base64 of the credentials token>` (the raw token is accepted too)",
+            ))),
+        );
+        components.add_security_scheme(
+            "admin_jwt",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("minted by `ocpi-hub admin-token`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ocpi-hub",
+        description = "OCPI 2.2.1 roaming hub. Every OCPI answer is the envelope {data, status_code, status_message, timestamp}; every response echoes X-Request-ID and X-Correlation-ID.",
+    ),
+    paths(
+        crate::ocpi::versions::versions,
+        crate::ocpi::versions::version_details,
+        crate::ocpi::credentials::get_credentials,
+        crate::ocpi::credentials::post_credentials,
+        crate::ocpi::credentials::put_credentials,
+        crate::ocpi::credentials::delete_credentials,
+        crate::ocpi::hubclientinfo::list,
+        crate::admin::get_parties,
+        crate::admin::post_party,
+        crate::admin::post_connect,
+        crate::admin::delete_party,
+        crate::startup::health,
+        crate::startup::ready,
+        crate::startup::jwks,
+    ),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+/// The document as committed: pretty JSON with a final newline.
+pub fn document() -> String {
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

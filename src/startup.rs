@@ -1,0 +1,209 @@
+//! `Application::build(settings)`: database, migrations, keys, bound port (0 works), routes.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, get, web};
+
+use crate::config::Settings;
+use crate::db::{self, Db};
+use crate::error::AppError;
+use crate::http;
+use crate::keys::{HubKey, KeyRing, MasterSecret};
+use crate::ocpi::client::OcpiClient;
+use crate::state::AppState;
+
+/// Open the database, apply migrations, load (or create) the keys.
+pub fn open_database(settings: &Settings) -> Result<(Db, Arc<KeyRing>), AppError> {
+    let db =
+        Db::connect(&settings.database_url, settings.db_pool_size).map_err(AppError::internal)?;
+    let applied = db::migrations::run(&db).map_err(AppError::internal)?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "migrations applied");
+    }
+    let keys = load_keys(settings, &db)?;
+    Ok((db, Arc::new(keys)))
+}
+
+fn load_keys(settings: &Settings, db: &Db) -> Result<KeyRing, AppError> {
+    let mut ring = Vec::new();
+    if let Some(b64) = &settings.signing_key {
+        let secret = MasterSecret::from_base64(b64).map_err(AppError::internal)?;
+        ring.push(HubKey::new(secret.fingerprint(), &secret).map_err(AppError::internal)?);
+    }
+    let stored = if ring.is_empty() {
+        db.write_blocking(|c| {
+            db::keys::load_or_create(c, || {
+                let s = MasterSecret::generate();
+                (s.fingerprint(), s.to_base64())
+            })
+        })
+    } else {
+        db.get().and_then(|mut c| db::keys::all(&mut c))
+    }
+    .map_err(AppError::internal)?;
+    for k in stored {
+        if ring.iter().any(|r: &HubKey| r.kid == k.kid) {
+            continue;
+        }
+        let secret = MasterSecret::from_base64(&k.secret).map_err(AppError::internal)?;
+        ring.push(HubKey::new(k.kid, &secret).map_err(AppError::internal)?);
+    }
+    KeyRing::new(ring).map_err(AppError::internal)
+}
+
+/// Everything but the HTTP server: what the CLI needs too.
+pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, AppError> {
+    let (db, keys) = open_database(&settings)?;
+    let client = OcpiClient::new(
+        keys.clone(),
+        public_url.clone(),
+        format!("{}*{}", settings.country_code, settings.party_id),
+        settings.outbound_timeout_secs,
+        settings.allow_private_targets,
+    )
+    .map_err(AppError::internal)?;
+    Ok(AppState {
+        settings,
+        db,
+        keys,
+        public_url,
+        client,
+    })
+}
+
+pub fn default_public_url(settings: &Settings, port: u16) -> String {
+    settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", settings.http_addr.ip(), port))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Self, AppError> {
+        let listener = TcpListener::bind(settings.http_addr).map_err(|e| {
+            AppError::internal(format!("cannot listen on {}: {e}", settings.http_addr))
+        })?;
+        let port = listener.local_addr().map_err(AppError::internal)?.port();
+        let public_url = default_public_url(&settings, port);
+        let state = web::Data::new(build_state(settings, public_url)?);
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::QueryConfig::default().error_handler(http::query_error))
+                .app_data(web::PathConfig::default().error_handler(http::path_error))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(data.settings.max_body_bytes)
+                        .error_handler(http::json_error),
+                )
+                .wrap(from_fn(http::ids::middleware))
+                .configure(routes)
+                .default_service(web::to(http::not_found))
+        })
+        .listen(listener)
+        .map_err(AppError::internal)?
+        .run();
+        tracing::info!(port, public_url = %state.public_url, "ocpi-hub listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Answer 405 with the envelope for methods a known path does not offer.
+async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(AppError::MethodNotAllowed(format!(
+        "{} is not supported on {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use crate::{admin, ocpi};
+    cfg.service(ocpi::versions::versions)
+        .service(ocpi::versions::version_details)
+        .service(ocpi::credentials::get_credentials)
+        .service(ocpi::credentials::post_credentials)
+        .service(ocpi::credentials::put_credentials)
+        .service(ocpi::credentials::delete_credentials)
+        .service(ocpi::hubclientinfo::list)
+        .service(admin::get_parties)
+        .service(admin::post_party)
+        .service(admin::post_connect)
+        .service(admin::delete_party)
+        .service(health)
+        .service(ready)
+        .service(jwks)
+        .service(openapi_json);
+    for path in [
+        "/ocpi/versions",
+        "/ocpi/2.2.1",
+        "/ocpi/2.2.1/credentials",
+        "/ocpi/2.2.1/sender/hubclientinfo",
+        "/admin/parties",
+        "/admin/parties/connect",
+        "/admin/parties/{id}",
+    ] {
+        cfg.service(web::resource(path).to(method_not_allowed));
+    }
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "{\"status\":\"ok\"}")))]
+#[get("/health")]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "database unavailable")))]
+#[get("/ready")]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.db.ping().await {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "database unavailable"}))
+    }
+}
+
+/// The public keys that verify `X-Hub-Signature` (JWK Set, EdDSA / Ed25519).
+#[utoipa::path(tag = "operations", responses((status = 200, description = "JWK Set")))]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(state.keys.jwks())
+}
+
+#[get("/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::document())
+}

@@ -1,0 +1,28 @@
+//! The state every handler gets, passed explicitly (no globals).
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::keys::KeyRing;
+use crate::ocpi::client::OcpiClient;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub db: Db,
+    pub keys: Arc<KeyRing>,
+    /// Base URL partners use, without a trailing slash.
+    pub public_url: String,
+    pub client: OcpiClient,
+}
+
+impl AppState {
+    /// The hub's versions endpoint, as partners must call it.
+    pub fn versions_url(&self) -> String {
+        format!("{}/ocpi/versions", self.public_url)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url, path)
+    }
+}
