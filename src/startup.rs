@@ -108,7 +108,7 @@ impl Application {
                 )
                 .wrap(from_fn(http::ids::middleware))
                 .configure(routes)
-                .default_service(web::to(http::not_found))
+                .default_service(web::to(http::fallback))
         })
         .listen(listener)
         .map_err(AppError::internal)?
@@ -134,15 +134,6 @@ impl Application {
     }
 }
 
-/// Answer 405 with the envelope for methods a known path does not offer.
-async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed(format!(
-        "{} is not supported on {}",
-        req.method(),
-        req.path()
-    )))
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::{admin, ocpi};
     cfg.service(ocpi::versions::versions)
@@ -160,17 +151,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ready)
         .service(jwks)
         .service(openapi_json);
-    for path in [
-        "/ocpi/versions",
-        "/ocpi/2.2.1",
-        "/ocpi/2.2.1/credentials",
-        "/ocpi/2.2.1/sender/hubclientinfo",
-        "/admin/parties",
-        "/admin/parties/connect",
-        "/admin/parties/{id}",
-    ] {
-        cfg.service(web::resource(path).to(method_not_allowed));
-    }
 }
 
 /// Liveness: the process serves HTTP.

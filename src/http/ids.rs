@@ -51,13 +51,15 @@ pub async fn middleware(
         http.method = %req.method(),
         http.path = %req.path(),
     );
-    let http_req = req.request().clone();
     let functional = super::routing::is_functional_path(req.path());
     let started = std::time::Instant::now();
-    let res = match next.call(req).instrument(span.clone()).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::new(http_req, e.as_response_error().error_response()),
-    };
+    // Handler and extractor errors arrive here as responses already; an `Err` (which actix
+    // renders itself) is passed on untouched.
+    let res = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
     let mut res = res;
     let h = res.headers_mut();
     for (name, value) in [

@@ -13,10 +13,39 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, error};
 
 use crate::error::AppError;
 
-/// Unknown routes answer 404 with the envelope.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    AppError::NotFound(format!("no such resource: {} {}", req.method(), req.path()))
+/// Paths the hub serves, for telling 405 (known path, other method) from 404.
+const KNOWN_PATHS: &[&str] = &[
+    "/ocpi/versions",
+    "/ocpi/2.2.1",
+    "/ocpi/2.2.1/credentials",
+    "/ocpi/2.2.1/sender/hubclientinfo",
+    "/admin/parties",
+    "/admin/parties/connect",
+    "/health",
+    "/ready",
+    "/openapi.json",
+    "/.well-known/jwks.json",
+];
+
+/// Requests no route took: 405 on a known path with another method, 404 otherwise, both in
+/// the envelope.
+pub async fn fallback(req: HttpRequest) -> HttpResponse {
+    let path = req.path().trim_end_matches('/');
+    let known = KNOWN_PATHS.contains(&path)
+        || path
+            .strip_prefix("/admin/parties/")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if known {
+        AppError::MethodNotAllowed(format!(
+            "{} is not supported on {}",
+            req.method(),
+            req.path()
+        ))
         .error_response()
+    } else {
+        AppError::NotFound(format!("no such resource: {} {}", req.method(), req.path()))
+            .error_response()
+    }
 }
 
 /// Query-string errors (from `web::Query`) as a 2001.
