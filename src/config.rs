@@ -119,7 +119,6 @@ impl Default for Settings {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileSettings {
     #[serde(flatten)]
     values: BTreeMap<String, toml::Value>,
@@ -138,8 +137,14 @@ impl Settings {
         if let Some(path) = env.get("HUB_CONFIG_FILE").filter(|p| !p.is_empty()) {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError::new("HUB_CONFIG_FILE", format!("{path}: {e}")))?;
-            let file: FileSettings = toml::from_str(&text)
-                .map_err(|e| ConfigError::new("HUB_CONFIG_FILE", format!("{path}: {e}")))?;
+            let file: FileSettings = toml::from_str(&text).map_err(|e| {
+                let one_line = e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                ConfigError::new("HUB_CONFIG_FILE", format!("{path}: {one_line}"))
+            })?;
             for (k, v) in file.values {
                 let name = k.to_ascii_uppercase();
                 if !VARIABLES.iter().any(|(n, _)| *n == name) || name == "HUB_CONFIG_FILE" {

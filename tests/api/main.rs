@@ -1,1 +1,8 @@
+//! The one integration-test binary: the real hub, a real database, wiremock partners.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod credentials;
+mod operations;
+mod signatures;
+mod support;
+mod transport;
