@@ -179,8 +179,8 @@ async fn party(settings: Settings, command: PartyCommand) -> Result<(), AppError
                 return print_json(&parties);
             }
             println!(
-                "{:<36}  {:<12}  {:<7}  {:<8}  {}",
-                "ID", "STATE", "VERSION", "BY", "ROLES / NAME"
+                "{:<36}  {:<12}  {:<7}  {:<8}  ROLES / NAME",
+                "ID", "STATE", "VERSION", "BY"
             );
             for p in parties {
                 let roles: Vec<String> = p

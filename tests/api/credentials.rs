@@ -124,7 +124,7 @@ async fn partner_registers_with_token_a_and_gets_token_c() {
     let raw = app
         .state
         .db
-        .read(|c| ocpi_hub::db::platforms::list(c))
+        .read(ocpi_hub::db::platforms::list)
         .await
         .unwrap();
     let stored = raw.iter().find(|p| p.id == platform_id).unwrap();
@@ -414,7 +414,7 @@ async fn hub_registers_with_a_partner() {
     let stored = app
         .state
         .db
-        .read(|c| ocpi_hub::db::platforms::list(c))
+        .read(ocpi_hub::db::platforms::list)
         .await
         .unwrap();
     assert_eq!(

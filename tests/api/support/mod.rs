@@ -46,14 +46,16 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = Settings::default();
-    s.http_addr = "127.0.0.1:0".parse().unwrap();
-    s.database_url = fresh_database_url(dir.path());
-    s.db_pool_size = 4;
-    s.allow_private_targets = true;
-    s.outbound_timeout_secs = 5;
-    s.country_code = "NL".into();
-    s.party_id = "HUB".into();
+    let mut s = Settings {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: fresh_database_url(dir.path()),
+        db_pool_size: 4,
+        allow_private_targets: true,
+        outbound_timeout_secs: 5,
+        country_code: "NL".into(),
+        party_id: "HUB".into(),
+        ..Settings::default()
+    };
     tweak(&mut s);
     let app = tokio::task::spawn_blocking(move || Application::build(s))
         .await
