@@ -160,7 +160,7 @@ async fn party(settings: Settings, command: PartyCommand) -> Result<(), AppError
             token,
             json,
         } => {
-            let p = crate::ocpi::credentials::connect(&state, &versions_url, &token).await?;
+            let p = crate::ocpi::credentials::connect(&state, &versions_url, &token, None).await?;
             let parties = crate::admin::list_parties(&state).await?;
             let summary = parties.into_iter().find(|s| s.id == p.id);
             if json {

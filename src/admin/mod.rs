@@ -178,12 +178,16 @@ pub async fn post_party(
 )]
 #[post("/admin/parties/connect")]
 pub async fn post_connect(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     _a: Admin,
     body: OcpiJson<ConnectRequest>,
 ) -> Result<OcpiResponse<PartySummary>, AppError> {
     let r = body.into_inner();
-    let p = credentials::connect(&state, &r.versions_url, &r.token).await?;
+    let cid = actix_web::HttpMessage::extensions(&req)
+        .get::<crate::http::ids::RequestIds>()
+        .map(|ids| ids.correlation_id.clone());
+    let p = credentials::connect(&state, &r.versions_url, &r.token, cid.as_deref()).await?;
     let id = p.id.clone();
     let roles = state.db.read(move |c| platforms::roles_of(c, &id)).await?;
     Ok(OcpiResponse::created(summarize(&p, &roles)))

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::http::envelope::{Envelope, status};
+use crate::http::envelope::status;
 use crate::keys::{KeyRing, PushClaims, body_digest};
 
 pub const X_HUB_SIGNATURE: &str = "X-Hub-Signature";
@@ -58,11 +58,23 @@ pub struct OcpiClient {
     allow_private: bool,
 }
 
-/// What came back: HTTP status and the parsed envelope.
+/// What came back: HTTP status and the envelope's parts.
 #[derive(Debug)]
 pub struct Reply<T> {
     pub http_status: u16,
-    pub envelope: Envelope<T>,
+    pub data: Option<T>,
+    pub status_code: u32,
+    pub status_message: Option<String>,
+}
+
+/// A partner's envelope, read leniently: a missing or odd `timestamp` costs nothing.
+#[derive(Debug, serde::Deserialize)]
+struct PartnerEnvelope {
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+    status_code: u32,
+    #[serde(default)]
+    status_message: Option<String>,
 }
 
 pub fn authorization(token: &str, base64: bool) -> String {
@@ -219,7 +231,7 @@ impl OcpiClient {
             Ok::<_, ClientError>((http_status, bytes))
         };
         let (http_status, bytes) = exchange.instrument(span).await?;
-        let parsed: Result<Envelope<serde_json::Value>, _> = serde_json::from_slice(&bytes);
+        let parsed: Result<PartnerEnvelope, _> = serde_json::from_slice(&bytes);
         let envelope = match parsed {
             Ok(e) => e,
             Err(e) => {
@@ -247,12 +259,9 @@ impl OcpiClient {
             };
         Ok(Reply {
             http_status,
-            envelope: Envelope {
-                data,
-                status_code: envelope.status_code,
-                status_message: envelope.status_message,
-                timestamp: envelope.timestamp,
-            },
+            data,
+            status_code: envelope.status_code,
+            status_message: envelope.status_message,
         })
     }
 
@@ -277,7 +286,6 @@ impl OcpiClient {
             other => (other?, target.base64),
         };
         let data = reply
-            .envelope
             .data
             .ok_or_else(|| ClientError::BadResponse("response has no data".into()))?;
         Ok((data, b64))

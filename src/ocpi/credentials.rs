@@ -9,7 +9,7 @@
 //! the partner's Token A, POSTs its own credentials (a token it issued) and stores the token the
 //! partner returns.
 
-use actix_web::{delete, get, post, put, web};
+use actix_web::{HttpMessage, HttpRequest, delete, get, post, put, web};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -144,6 +144,13 @@ pub fn hub_credentials(state: &AppState, token: &str) -> Result<Credentials, App
     })
 }
 
+/// The inbound request's correlation id, carried onto the calls it causes.
+fn correlation_id(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<crate::http::ids::RequestIds>()
+        .map(|ids| ids.correlation_id.clone())
+}
+
 fn unusable(what: &str, url: &str, e: ClientError) -> AppError {
     AppError::ocpi(
         status::UNABLE_TO_USE_CLIENT_API,
@@ -174,13 +181,14 @@ pub async fn fetch_partner_api(
     versions_url: &str,
     token: &str,
     base64: bool,
+    correlation_id: Option<&str>,
 ) -> Result<PartnerApi, AppError> {
     let target = Target {
         url: versions_url,
         token,
         base64,
         audience: versions_url,
-        correlation_id: None,
+        correlation_id,
     };
     let (versions, b64) = state
         .client
@@ -363,6 +371,7 @@ pub async fn get_credentials(
 )]
 #[post("/ocpi/2.2.1/credentials")]
 pub async fn post_credentials(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: AnyCaller,
     body: OcpiJson<Credentials>,
@@ -382,6 +391,7 @@ pub async fn post_credentials(
         creds.url.as_str(),
         creds.token.as_str(),
         caller.encoded,
+        correlation_id(&req).as_deref(),
     )
     .await?;
     let reg = registration_of(&state, &api, &creds)?;
@@ -447,6 +457,7 @@ fn check_expected_role(platform: &Platform, creds: &Credentials) -> Result<(), A
 )]
 #[put("/ocpi/2.2.1/credentials")]
 pub async fn put_credentials(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: AnyCaller,
     body: OcpiJson<Credentials>,
@@ -460,6 +471,7 @@ pub async fn put_credentials(
         creds.url.as_str(),
         creds.token.as_str(),
         caller.encoded,
+        correlation_id(&req).as_deref(),
     )
     .await?;
     let reg = registration_of(&state, &api, &creds)?;
@@ -511,18 +523,23 @@ pub async fn delete_credentials(
     Ok(OcpiResponse::empty())
 }
 
-/// The hub registers with a partner that gave us `token_a` and its versions URL.
+/// The hub registers with a partner that gave us `token_a` and its versions URL. Every call
+/// of the handshake shares one correlation id (the caller's, or a new one).
 pub async fn connect(
     state: &AppState,
     versions_url: &str,
     token_a: &str,
+    correlation_id: Option<&str>,
 ) -> Result<Platform, AppError> {
+    let cid = correlation_id
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let versions_url = Url::new(versions_url)
         .map_err(|e| AppError::invalid(format!("invalid versions URL: {e}")))?
         .as_str()
         .to_string();
     CredentialsToken::new(token_a).map_err(|e| AppError::invalid(format!("invalid token: {e}")))?;
-    let api = fetch_partner_api(state, &versions_url, token_a, true).await?;
+    let api = fetch_partner_api(state, &versions_url, token_a, true, Some(&cid)).await?;
     let cred_url = api
         .endpoint("credentials")
         .map(|e| e.url.as_str().to_string())
@@ -546,7 +563,7 @@ pub async fn connect(
             Ok(p)
         })
         .await?;
-    let result = finish_connect(state, &platform, &api, &cred_url, token_a, &ours).await;
+    let result = finish_connect(state, &platform, &api, &cred_url, token_a, &ours, &cid).await;
     if let Err(e) = &result {
         tracing::warn!(party.platform_id = %platform.id, error = %e, "connect failed; partner removed");
         let id = platform.id.clone();
@@ -565,6 +582,7 @@ async fn finish_connect(
     cred_url: &str,
     token_a: &str,
     ours: &str,
+    cid: &str,
 ) -> Result<Platform, AppError> {
     let body = serde_json::to_value(hub_credentials(state, ours)?).map_err(AppError::internal)?;
     let target = Target {
@@ -572,14 +590,14 @@ async fn finish_connect(
         token: token_a,
         base64: api.base64,
         audience: &api.versions_url,
-        correlation_id: None,
+        correlation_id: Some(cid),
     };
     let reply = state
         .client
         .call::<serde_json::Value>(Method::POST, &target, Some(&body))
         .await
         .map_err(|e| unusable("POST", cred_url, e))?;
-    let data = reply.envelope.data.ok_or_else(|| {
+    let data = reply.data.ok_or_else(|| {
         AppError::ocpi(
             status::UNABLE_TO_USE_CLIENT_API,
             "partner answered without credentials",
@@ -599,6 +617,7 @@ async fn finish_connect(
             theirs.url.as_str(),
             theirs.token.as_str(),
             api.base64,
+            Some(cid),
         )
         .await?
     } else {

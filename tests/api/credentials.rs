@@ -398,8 +398,16 @@ async fn hub_registers_with_a_partner() {
     assert_eq!(v["data"]["roles"][0]["party_id"], "EXA");
     let id = v["data"]["id"].as_str().unwrap().to_string();
 
-    // The POST carried Token A and the hub's credentials, whose token now opens the hub.
+    // The POST carried Token A and the hub's credentials, whose token now opens the hub. The
+    // whole handshake shares one correlation id.
     let calls = partner.requests().await;
+    let cid = calls[0].headers["x-correlation-id"].clone();
+    assert!(calls.iter().all(|c| c.headers["x-correlation-id"] == cid));
+    let rids: std::collections::HashSet<_> = calls
+        .iter()
+        .map(|c| c.headers["x-request-id"].clone())
+        .collect();
+    assert_eq!(rids.len(), calls.len(), "a new request id per call");
     let post = calls.iter().find(|r| r.method.as_str() == "POST").unwrap();
     let sent: Value = serde_json::from_slice(&post.body).unwrap();
     assert_eq!(sent["url"], app.url("/ocpi/versions"));
