@@ -166,3 +166,56 @@ impl FromRequest for Admin {
         std::future::ready(result)
     }
 }
+
+/// A registered partner calling a functional module: its routing headers parsed and its
+/// `OCPI-from-*` party checked against its credentials roles (2001 otherwise). Modules of later
+/// issues take this extractor.
+pub struct RoutedCaller {
+    pub caller: Caller,
+    /// The party the request comes from (one of the caller's roles).
+    pub from: super::routing::PartyRef,
+    /// The party addressed, when the `OCPI-to-*` headers are present.
+    pub to: Option<super::routing::PartyRef>,
+    /// Every role of the calling platform.
+    pub roles: Vec<super::routing::PartyRef>,
+}
+
+impl FromRequest for RoutedCaller {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let c = authenticate(&req).await?;
+            if !c.is_registered() {
+                return Err(AppError::Unauthorized(
+                    "this token may only be used on the versions and credentials modules until registration completes".into(),
+                ));
+            }
+            let headers = super::routing::RoutingHeaders::parse(req.headers())?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| AppError::internal("application state missing"))?
+                .clone();
+            let pid = c.platform.id.clone();
+            let roles: Vec<super::routing::PartyRef> = state
+                .db
+                .read(move |conn| platforms::roles_of(conn, &pid))
+                .await?
+                .into_iter()
+                .map(|r| super::routing::PartyRef {
+                    country_code: r.country_code,
+                    party_id: r.party_id,
+                })
+                .collect();
+            let from = headers.check_from(&roles)?;
+            Ok(RoutedCaller {
+                caller: c,
+                from,
+                to: headers.to,
+                roles,
+            })
+        })
+    }
+}

@@ -404,3 +404,76 @@ async fn pagination_over_thousands_of_objects() {
         assert_eq!(v["status_code"], 2001, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn routing_headers_are_checked_against_the_callers_roles_and_mirrored() {
+    use actix_web::{App, HttpResponse, test as atest, web};
+    use ocpi_hub::http::auth::RoutedCaller;
+    let app = spawn_app().await;
+    let partner = FakePartner::start("pb").await;
+    let token_c = app.register_partner(&partner, "CPO", "DE", "ABC").await;
+    // A functional-module route of a later issue, served by the real extractor and middleware.
+    async fn probe(c: RoutedCaller) -> HttpResponse {
+        HttpResponse::Ok()
+            .json(json!({"from": format!("{}/{}", c.from.country_code, c.from.party_id)}))
+    }
+    let svc = atest::init_service(
+        App::new()
+            .app_data(app.state.clone())
+            .wrap(actix_web::middleware::from_fn(
+                ocpi_hub::http::ids::middleware,
+            ))
+            .route("/ocpi/2.2.1/receiver/probe", web::get().to(probe)),
+    )
+    .await;
+    let call = |headers: Vec<(&'static str, &'static str)>| {
+        let mut r = atest::TestRequest::get()
+            .uri("/ocpi/2.2.1/receiver/probe")
+            .insert_header(("Authorization", b64(&token_c)));
+        for h in headers {
+            r = r.insert_header(h);
+        }
+        r.to_request()
+    };
+    let res = atest::call_service(
+        &svc,
+        call(vec![
+            ("OCPI-from-country-code", "de"),
+            ("OCPI-from-party-id", "abc"),
+            ("OCPI-to-country-code", "NL"),
+            ("OCPI-to-party-id", "HUB"),
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("ocpi-to-country-code").unwrap(), "DE");
+    assert_eq!(res.headers().get("ocpi-to-party-id").unwrap(), "ABC");
+    assert_eq!(res.headers().get("ocpi-from-party-id").unwrap(), "HUB");
+    let v: Value = atest::read_body_json(res).await;
+    assert_eq!(v["from"], "DE/ABC");
+    // Absent headers: the caller's only role.
+    let res = atest::call_service(&svc, call(vec![])).await;
+    assert_eq!(res.status(), 200);
+    // A party that is not the caller's: 2001.
+    let res = atest::call_service(
+        &svc,
+        call(vec![
+            ("OCPI-from-country-code", "NL"),
+            ("OCPI-from-party-id", "XYZ"),
+        ]),
+    )
+    .await;
+    let v: Value = atest::read_body_json(res).await;
+    assert_eq!(v["status_code"], 2001);
+    assert!(v["status_message"].as_str().unwrap().contains("NL/XYZ"));
+    // Half a pair: 2001 naming the header.
+    let res = atest::call_service(&svc, call(vec![("OCPI-to-party-id", "HUB")])).await;
+    let v: Value = atest::read_body_json(res).await;
+    assert_eq!(v["status_code"], 2001);
+    assert!(
+        v["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("ocpi-to-party-id")
+    );
+}
