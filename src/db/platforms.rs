@@ -321,25 +321,30 @@ pub fn delete_unregistered(conn: &mut DbConnection, platform_id: &str) -> Result
     Ok(())
 }
 
-/// One page of roles (all platforms, active or not) and the total matching the date filters.
+/// The roles matching the date filters (all platforms, active or not): `X-Total-Count`.
+pub fn count_roles(conn: &mut DbConnection, q: &PageQuery) -> Result<i64, DbError> {
+    let mut f = platform_roles::table.into_boxed();
+    if let Some(from) = q.date_from {
+        f = f.filter(platform_roles::last_updated.ge(from));
+    }
+    if let Some(to) = q.date_to {
+        f = f.filter(platform_roles::last_updated.lt(to));
+    }
+    Ok(f.count().get_result(conn)?)
+}
+
+/// One page of roles in `(last_updated, id)` order, each with its platform's state.
 pub fn page_roles(
     conn: &mut DbConnection,
     q: &PageQuery,
-) -> Result<(Vec<(RoleRow, String)>, i64), DbError> {
-    let filtered = || {
-        let mut f = platform_roles::table
-            .inner_join(platforms::table)
-            .into_boxed();
-        if let Some(from) = q.date_from {
-            f = f.filter(platform_roles::last_updated.ge(from));
-        }
-        if let Some(to) = q.date_to {
-            f = f.filter(platform_roles::last_updated.lt(to));
-        }
-        f
-    };
-    let total: i64 = filtered().count().get_result(conn)?;
-    let mut page = filtered();
+) -> Result<Vec<(RoleRow, String)>, DbError> {
+    let mut page = platform_roles::table.into_boxed();
+    if let Some(from) = q.date_from {
+        page = page.filter(platform_roles::last_updated.ge(from));
+    }
+    if let Some(to) = q.date_to {
+        page = page.filter(platform_roles::last_updated.lt(to));
+    }
     let mut offset = q.offset;
     if let Some((ts, id)) = &q.after {
         page = page.filter(
@@ -351,11 +356,28 @@ pub fn page_roles(
         );
         offset = 0;
     }
-    let rows = page
-        .select((RoleRow::as_select(), platforms::state))
+    let rows: Vec<RoleRow> = page
+        .select(RoleRow::as_select())
         .order((platform_roles::last_updated.asc(), platform_roles::id.asc()))
         .offset(offset)
         .limit(q.limit)
         .load(conn)?;
-    Ok((rows, total))
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.platform_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let states: Vec<(String, String)> = platforms::table
+        .filter(platforms::id.eq_any(ids))
+        .select((platforms::id, platforms::state))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let state = states
+                .iter()
+                .find(|(id, _)| *id == r.platform_id)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default();
+            (r, state)
+        })
+        .collect())
 }

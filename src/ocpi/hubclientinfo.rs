@@ -53,7 +53,15 @@ pub async fn list(
     page: Pagination,
 ) -> Result<OcpiResponse<Vec<ClientInfo>>, AppError> {
     let q = page.query.clone();
-    let (rows, total) = state.db.read(move |c| platforms::page_roles(c, &q)).await?;
+    let (rows, total) = state
+        .db
+        .read(move |c| {
+            Ok((
+                platforms::page_roles(c, &q)?,
+                platforms::count_roles(c, &q)?,
+            ))
+        })
+        .await?;
     let last = rows.last().map(|(r, _)| (r.last_updated, r.id.clone()));
     let mut items = Vec::with_capacity(rows.len());
     for (r, platform_state) in &rows {
