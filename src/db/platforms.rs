@@ -347,12 +347,12 @@ pub fn page_roles(
     }
     let mut offset = q.offset;
     if let Some((ts, id)) = &q.after {
-        page = page.filter(
+        // Written so both backends seek on the (last_updated, id) index: the first condition
+        // starts the range scan, the second only sorts out rows of the same instant.
+        page = page.filter(platform_roles::last_updated.ge(*ts)).filter(
             platform_roles::last_updated
                 .gt(*ts)
-                .or(platform_roles::last_updated
-                    .eq(*ts)
-                    .and(platform_roles::id.gt(id.clone()))),
+                .or(platform_roles::id.gt(id.clone())),
         );
         offset = 0;
     }
