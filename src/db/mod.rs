@@ -128,14 +128,11 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
         let db = self.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _g = span.enter();
+        on_blocking_pool(move || {
             let mut conn = db.get()?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| DbError::Join(e.to_string()))?
     }
 
     /// Run `f` in one write transaction on the blocking pool.
@@ -145,13 +142,7 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
         let db = self.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _g = span.enter();
-            db.write_blocking(f)
-        })
-        .await
-        .map_err(|e| DbError::Join(e.to_string()))?
+        on_blocking_pool(move || db.write_blocking(f)).await
     }
 
     /// The synchronous form of [`Db::write`], for the CLI and start-up.
@@ -189,6 +180,18 @@ pub struct PageQuery {
     pub offset: i64,
     pub limit: i64,
     pub after: Option<(chrono::NaiveDateTime, String)>,
+}
+
+/// Run `f` on tokio's blocking pool inside the caller's tracing span.
+async fn on_blocking_pool<T, F>(f: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, DbError> + Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| DbError::Join(e.to_string()))?
 }
 
 /// Now, truncated to microseconds (what both backends store).

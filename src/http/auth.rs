@@ -98,6 +98,17 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, AppError> {
     })
 }
 
+/// A registered platform's access token; Token A and tokens of unfinished handshakes → 401.
+async fn authenticate_registered(req: &HttpRequest) -> Result<Caller, AppError> {
+    let c = authenticate(req).await?;
+    if !c.is_registered() {
+        return Err(AppError::Unauthorized(
+            "this token may only be used on the versions and credentials modules until registration completes".into(),
+        ));
+    }
+    Ok(c)
+}
+
 /// Any live credentials token (A or C): for the versions and credentials modules.
 pub struct AnyCaller(pub Caller);
 
@@ -121,12 +132,7 @@ impl FromRequest for PartyCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let c = authenticate(&req).await?;
-            if !c.is_registered() {
-                return Err(AppError::Unauthorized(
-                    "this token may only be used on the versions and credentials modules until registration completes".into(),
-                ));
-            }
+            let c = authenticate_registered(&req).await?;
             Ok(PartyCaller(c))
         })
     }
@@ -187,12 +193,7 @@ impl FromRequest for RoutedCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let c = authenticate(&req).await?;
-            if !c.is_registered() {
-                return Err(AppError::Unauthorized(
-                    "this token may only be used on the versions and credentials modules until registration completes".into(),
-                ));
-            }
+            let c = authenticate_registered(&req).await?;
             let headers = super::routing::RoutingHeaders::parse(req.headers())?;
             let state = req
                 .app_data::<web::Data<AppState>>()

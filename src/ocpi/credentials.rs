@@ -384,22 +384,11 @@ pub async fn post_credentials(
     }
     let creds = body.into_inner();
     check_expected_role(&caller.platform, &creds)?;
-    let roles: Vec<NewRole> = creds.roles.iter().map(role_key).collect();
-    check_role_conflicts(&state, &caller.platform.id, &roles).await?;
-    let api = fetch_partner_api(
-        &state,
-        creds.url.as_str(),
-        creds.token.as_str(),
-        caller.encoded,
-        correlation_id(&req).as_deref(),
-    )
-    .await?;
-    let reg = registration_of(&state, &api, &creds)?;
+    let (reg, b64) = prepare_registration(&state, &req, &caller, &creds).await?;
     let token_c = state.keys.issue_token();
     let hash_c = token_hash(&token_c);
     let token_a_hash = token_hash(&caller.token);
     let pid = caller.platform.id.clone();
-    let b64 = api.base64;
     state
         .db
         .write(move |c| {
@@ -423,6 +412,27 @@ pub async fn post_credentials(
         })?;
     tracing::info!(party.platform_id = %caller.platform.id, "partner registered");
     Ok(OcpiResponse::created(hub_credentials(&state, &token_c)?))
+}
+
+/// The part POST and PUT share: refuse roles held elsewhere, read the partner's API with its
+/// new token, and build what will be stored. Returns it with the token form that worked.
+async fn prepare_registration(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Caller,
+    creds: &Credentials,
+) -> Result<(Registration, bool), AppError> {
+    let roles: Vec<NewRole> = creds.roles.iter().map(role_key).collect();
+    check_role_conflicts(state, &caller.platform.id, &roles).await?;
+    let api = fetch_partner_api(
+        state,
+        creds.url.as_str(),
+        creds.token.as_str(),
+        caller.encoded,
+        correlation_id(req).as_deref(),
+    )
+    .await?;
+    Ok((registration_of(state, &api, creds)?, api.base64))
 }
 
 fn check_expected_role(platform: &Platform, creds: &Credentials) -> Result<(), AppError> {
@@ -464,21 +474,10 @@ pub async fn put_credentials(
 ) -> Result<OcpiResponse<Credentials>, AppError> {
     let caller = require_registered(caller.0)?;
     let creds = body.into_inner();
-    let roles: Vec<NewRole> = creds.roles.iter().map(role_key).collect();
-    check_role_conflicts(&state, &caller.platform.id, &roles).await?;
-    let api = fetch_partner_api(
-        &state,
-        creds.url.as_str(),
-        creds.token.as_str(),
-        caller.encoded,
-        correlation_id(&req).as_deref(),
-    )
-    .await?;
-    let reg = registration_of(&state, &api, &creds)?;
+    let (reg, b64) = prepare_registration(&state, &req, &caller, &creds).await?;
     let token_c = state.keys.issue_token();
     let hash_c = token_hash(&token_c);
     let pid = caller.platform.id.clone();
-    let b64 = api.base64;
     state
         .db
         .write(move |c| {
