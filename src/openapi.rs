@@ -51,6 +51,7 @@ impl Modify for Security {
         crate::startup::health,
         crate::startup::ready,
         crate::startup::jwks,
+        crate::startup::openapi_json,
     ),
     modifiers(&Security)
 )]

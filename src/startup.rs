@@ -181,8 +181,10 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(state.keys.jwks())
 }
 
+/// This OpenAPI document.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
 #[get("/openapi.json")]
-async fn openapi_json() -> HttpResponse {
+pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(crate::openapi::document())
