@@ -1,0 +1,1 @@
+//! Location, EVSE and Connector objects (written by the model helper).

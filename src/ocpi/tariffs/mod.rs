@@ -1,0 +1,3 @@
+//! Tariffs module (OCPI 2.2.1): model, Receiver and Sender interfaces.
+
+pub mod model;

@@ -1,0 +1,1 @@
+//! Tariff objects (written by the model helper).
