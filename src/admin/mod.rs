@@ -251,6 +251,7 @@ async fn notify_unregister(state: &AppState, p: &Platform) {
         base64: p.auth_base64,
         audience: &audience,
         correlation_id: None,
+        routing: None,
     };
     if let Err(e) = state
         .client

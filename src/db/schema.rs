@@ -53,9 +53,74 @@ diesel::table! {
 
 diesel::joinable!(platform_roles -> platforms (platform_id));
 diesel::joinable!(credentials_tokens -> platforms (platform_id));
+
+diesel::table! {
+    locations (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        id -> Text,
+        object -> Text,
+        publish -> Bool,
+        lat_e7 -> BigInt,
+        lon_e7 -> BigInt,
+        source_platform_id -> Nullable<Text>,
+        last_updated -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    location_visibility (location_key, country_code, party_id) {
+        location_key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+    }
+}
+
+diesel::table! {
+    tariffs (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        id -> Text,
+        object -> Text,
+        source_platform_id -> Nullable<Text>,
+        last_updated -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        platform_id -> Text,
+        module -> Text,
+        object_group -> Text,
+        method -> Text,
+        path -> Text,
+        body -> Nullable<Text>,
+        from_country_code -> Text,
+        from_party_id -> Text,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        leased_until -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(location_visibility -> locations (location_key));
 diesel::allow_tables_to_appear_in_same_query!(
     hub_keys,
     platforms,
     platform_roles,
-    credentials_tokens
+    credentials_tokens,
+    locations,
+    location_visibility,
+    tariffs,
+    outbox
 );

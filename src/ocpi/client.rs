@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::http::envelope::status;
+use crate::http::routing::{FROM_COUNTRY, FROM_PARTY, PartyRef, TO_COUNTRY, TO_PARTY};
 use crate::keys::{KeyRing, PushClaims, body_digest};
 
 pub const X_HUB_SIGNATURE: &str = "X-Hub-Signature";
@@ -47,6 +48,8 @@ pub struct Target<'a> {
     /// The partner, as it appears in the signature's `aud` (its versions URL).
     pub audience: &'a str,
     pub correlation_id: Option<&'a str>,
+    /// `OCPI-from-*` / `OCPI-to-*` for functional modules: (from, to).
+    pub routing: Option<(&'a PartyRef, &'a PartyRef)>,
 }
 
 #[derive(Clone)]
@@ -198,6 +201,13 @@ impl OcpiClient {
             .header("X-Request-ID", &request_id)
             .header("X-Correlation-ID", &correlation_id)
             .header(X_HUB_SIGNATURE, signature);
+        if let Some((from, to)) = target.routing {
+            req = req
+                .header(FROM_COUNTRY, &from.country_code)
+                .header(FROM_PARTY, &from.party_id)
+                .header(TO_COUNTRY, &to.country_code)
+                .header(TO_PARTY, &to.party_id);
+        }
         if body.is_some() {
             req = req
                 .header("Content-Type", "application/json")

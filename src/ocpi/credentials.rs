@@ -189,6 +189,7 @@ pub async fn fetch_partner_api(
         base64,
         audience: versions_url,
         correlation_id,
+        routing: None,
     };
     let (versions, b64) = state
         .client
@@ -590,6 +591,7 @@ async fn finish_connect(
         base64: api.base64,
         audience: &api.versions_url,
         correlation_id: Some(cid),
+        routing: None,
     };
     let reply = state
         .client
