@@ -53,6 +53,17 @@ pub struct Settings {
     /// Allow outbound calls to loopback / private addresses (tests, local development).
     pub allow_private_targets: bool,
     pub admin_token_ttl_secs: i64,
+    /// Attempts before a delivery is dead-lettered.
+    pub outbox_max_attempts: u32,
+    /// First retry delay; doubles per attempt (with jitter) up to `outbox_backoff_max_secs`.
+    pub outbox_backoff_base_ms: u64,
+    pub outbox_backoff_max_secs: u64,
+    /// How often the worker looks for due deliveries when nothing wakes it.
+    pub outbox_poll_ms: u64,
+    /// How long a worker owns a leased delivery before another instance may take it.
+    pub outbox_lease_secs: u64,
+    /// Deliveries in flight at once.
+    pub outbox_concurrency: u32,
 }
 
 /// The environment variables the hub reads, with a one-line description each. README.md and
@@ -93,6 +104,27 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "allow calls to loopback/private addresses",
     ),
     ("HUB_ADMIN_TOKEN_TTL_SECS", "lifetime of minted admin JWTs"),
+    (
+        "HUB_OUTBOX_MAX_ATTEMPTS",
+        "push attempts before a delivery is dead-lettered",
+    ),
+    (
+        "HUB_OUTBOX_BACKOFF_BASE_MS",
+        "first retry delay of a failed push",
+    ),
+    (
+        "HUB_OUTBOX_BACKOFF_MAX_SECS",
+        "longest retry delay of a failed push",
+    ),
+    (
+        "HUB_OUTBOX_POLL_MS",
+        "how often the push worker looks for due deliveries",
+    ),
+    (
+        "HUB_OUTBOX_LEASE_SECS",
+        "how long a worker owns a delivery it is sending",
+    ),
+    ("HUB_OUTBOX_CONCURRENCY", "deliveries in flight at once"),
 ];
 
 impl Default for Settings {
@@ -114,6 +146,12 @@ impl Default for Settings {
             outbound_timeout_secs: 30,
             allow_private_targets: false,
             admin_token_ttl_secs: 3600,
+            outbox_max_attempts: 10,
+            outbox_backoff_base_ms: 1000,
+            outbox_backoff_max_secs: 3600,
+            outbox_poll_ms: 1000,
+            outbox_lease_secs: 120,
+            outbox_concurrency: 32,
         }
     }
 }
@@ -259,6 +297,30 @@ impl Settings {
         }
         if let Some(v) = get("HUB_ADMIN_TOKEN_TTL_SECS") {
             s.admin_token_ttl_secs = parse_range("HUB_ADMIN_TOKEN_TTL_SECS", v, 60, 31_536_000)?;
+        }
+        if let Some(v) = get("HUB_OUTBOX_MAX_ATTEMPTS") {
+            s.outbox_max_attempts = parse_range("HUB_OUTBOX_MAX_ATTEMPTS", v, 1, 1000)?;
+        }
+        if let Some(v) = get("HUB_OUTBOX_BACKOFF_BASE_MS") {
+            s.outbox_backoff_base_ms = parse_range("HUB_OUTBOX_BACKOFF_BASE_MS", v, 1, 3_600_000)?;
+        }
+        if let Some(v) = get("HUB_OUTBOX_BACKOFF_MAX_SECS") {
+            s.outbox_backoff_max_secs = parse_range("HUB_OUTBOX_BACKOFF_MAX_SECS", v, 1, 604_800)?;
+        }
+        if let Some(v) = get("HUB_OUTBOX_POLL_MS") {
+            s.outbox_poll_ms = parse_range("HUB_OUTBOX_POLL_MS", v, 10, 600_000)?;
+        }
+        if let Some(v) = get("HUB_OUTBOX_LEASE_SECS") {
+            s.outbox_lease_secs = parse_range("HUB_OUTBOX_LEASE_SECS", v, 5, 86_400)?;
+        }
+        if let Some(v) = get("HUB_OUTBOX_CONCURRENCY") {
+            s.outbox_concurrency = parse_range("HUB_OUTBOX_CONCURRENCY", v, 1, 1024)?;
+        }
+        if s.outbox_lease_secs <= s.outbound_timeout_secs {
+            return Err(ConfigError::new(
+                "HUB_OUTBOX_LEASE_SECS",
+                "must exceed HUB_OUTBOUND_TIMEOUT_SECS so a lease outlives the call it covers",
+            ));
         }
         Ok(s)
     }

@@ -9,6 +9,7 @@ pub mod http;
 pub mod keys;
 pub mod ocpi;
 pub mod openapi;
+pub mod push;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -71,6 +71,7 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
         keys,
         public_url,
         client,
+        outbox_wakeup: Default::default(),
     })
 }
 
@@ -129,8 +130,12 @@ impl Application {
         self.state.clone()
     }
 
+    /// Serve HTTP and run the push worker until the server stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let worker = tokio::spawn(crate::push::worker::run(self.state.clone()));
+        let result = self.server.await;
+        worker.abort();
+        result
     }
 }
 

@@ -14,12 +14,18 @@ pub struct AppState {
     /// Base URL partners use, without a trailing slash.
     pub public_url: String,
     pub client: OcpiClient,
+    /// Wakes this process's push worker after a change was enqueued.
+    pub outbox_wakeup: Arc<crate::push::worker::Wakeup>,
 }
 
 impl AppState {
     /// The hub's versions endpoint, as partners must call it.
     pub fn versions_url(&self) -> String {
         format!("{}/ocpi/versions", self.public_url)
+    }
+
+    pub fn outbox_wakeup_handle(&self) -> Arc<crate::push::worker::Wakeup> {
+        self.outbox_wakeup.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

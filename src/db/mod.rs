@@ -4,6 +4,7 @@
 pub mod dialect;
 pub mod keys;
 pub mod migrations;
+pub mod outbox;
 pub mod platforms;
 pub mod schema;
 

@@ -1,0 +1,248 @@
+//! The push outbox: deliveries to partners, written in the same transaction as the change that
+//! causes them, leased by workers, FIFO per (platform, object group).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+
+use super::schema::outbox;
+use super::{DbConnection, DbError};
+
+pub const PENDING: &str = "PENDING";
+pub const DELIVERED: &str = "DELIVERED";
+/// Gave up after the configured attempts, or refused by the partner (4xx / 2xxx).
+pub const DEAD: &str = "DEAD";
+/// Discarded by an operator.
+pub const DISCARDED: &str = "DISCARDED";
+/// Failed once for a partner without store-and-forward: not retried.
+pub const DROPPED: &str = "DROPPED";
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Serialize)]
+#[diesel(table_name = outbox)]
+pub struct Delivery {
+    pub id: i64,
+    pub platform_id: String,
+    pub module: String,
+    pub object_group: String,
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    pub from_country_code: String,
+    pub from_party_id: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub leased_until: Option<NaiveDateTime>,
+    pub lease_owner: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// One delivery to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub platform_id: String,
+    /// OCPI module id: the partner's RECEIVER endpoint of this module is the base URL.
+    pub module: String,
+    /// Deliveries of one group reach one partner in order (e.g. one Location and its EVSEs).
+    pub object_group: String,
+    pub method: String,
+    /// Appended to the endpoint URL, e.g. `/NL/ABC/LOC1/EVSE1`.
+    pub path: String,
+    pub body: Option<String>,
+    pub from_country_code: String,
+    pub from_party_id: String,
+}
+
+pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<usize, DbError> {
+    let now = super::now();
+    for r in rows {
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::platform_id.eq(&r.platform_id),
+                outbox::module.eq(&r.module),
+                outbox::object_group.eq(&r.object_group),
+                outbox::method.eq(&r.method),
+                outbox::path.eq(&r.path),
+                outbox::body.eq(&r.body),
+                outbox::from_country_code.eq(&r.from_country_code),
+                outbox::from_party_id.eq(&r.from_party_id),
+                outbox::state.eq(PENDING),
+                outbox::attempts.eq(0i64),
+                outbox::next_attempt_at.eq(now),
+                outbox::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(rows.len())
+}
+
+/// Lease up to `limit` due deliveries for `owner` until `until`: the oldest pending row of each
+/// (platform, group) whose predecessors are all done. On PostgreSQL rows locked by another
+/// instance are skipped (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers anyway.
+pub fn lease(
+    conn: &mut DbConnection,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    let candidates = "SELECT o.id FROM outbox o \
+         WHERE o.state = 'PENDING' AND o.next_attempt_at <= {now} \
+           AND (o.leased_until IS NULL OR o.leased_until < {now}) \
+           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.platform_id = o.platform_id \
+                AND p.object_group = o.object_group AND p.id < o.id AND p.state = 'PENDING') \
+         ORDER BY o.id LIMIT {limit}";
+    let rows = match conn {
+        DbConnection::Pg(c) => {
+            let sql = format!(
+                "UPDATE outbox SET leased_until = $1, lease_owner = $2 WHERE id IN ({} FOR UPDATE SKIP LOCKED) RETURNING *",
+                candidates.replace("{now}", "$3").replace("{limit}", "$4")
+            );
+            diesel::sql_query(sql)
+                .bind::<Timestamp, _>(until)
+                .bind::<Text, _>(owner)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load::<Delivery>(c)?
+        }
+        DbConnection::Sqlite(c) => {
+            let sql = format!(
+                "UPDATE outbox SET leased_until = ?1, lease_owner = ?2 WHERE id IN ({}) RETURNING *",
+                candidates.replace("{now}", "?3").replace("{limit}", "?4")
+            );
+            diesel::sql_query(sql)
+                .bind::<Timestamp, _>(until)
+                .bind::<Text, _>(owner)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load::<Delivery>(c)?
+        }
+    };
+    let mut rows = rows;
+    rows.sort_by_key(|d| d.id);
+    Ok(rows)
+}
+
+/// Record a success; false when the lease was lost meanwhile (another worker owns the row).
+pub fn mark_delivered(conn: &mut DbConnection, id: i64, owner: &str) -> Result<bool, DbError> {
+    let n = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::lease_owner.eq(owner))
+            .filter(outbox::state.eq(PENDING)),
+    )
+    .set((
+        outbox::state.eq(DELIVERED),
+        outbox::attempts.eq(outbox::attempts + 1),
+        outbox::finished_at.eq(super::now()),
+        outbox::leased_until.eq(None::<NaiveDateTime>),
+        outbox::last_error.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Record a failure: back to PENDING at `retry_at`, or into `final_state` (DEAD / DROPPED).
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    id: i64,
+    owner: &str,
+    error: &str,
+    retry_at: Option<NaiveDateTime>,
+    final_state: &str,
+) -> Result<(), DbError> {
+    let target = outbox::table
+        .find(id)
+        .filter(outbox::lease_owner.eq(owner))
+        .filter(outbox::state.eq(PENDING));
+    let error: String = error.chars().take(1000).collect();
+    match retry_at {
+        Some(at) => diesel::update(target)
+            .set((
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::next_attempt_at.eq(at),
+                outbox::leased_until.eq(None::<NaiveDateTime>),
+                outbox::last_error.eq(error),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set((
+                outbox::state.eq(final_state),
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::finished_at.eq(super::now()),
+                outbox::leased_until.eq(None::<NaiveDateTime>),
+                outbox::last_error.eq(error),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Deliveries in `state` (all states when None), oldest first.
+pub fn list(
+    conn: &mut DbConnection,
+    state: Option<&str>,
+    platform_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    let mut q = outbox::table.select(Delivery::as_select()).into_boxed();
+    if let Some(s) = state {
+        q = q.filter(outbox::state.eq(s.to_string()));
+    }
+    if let Some(p) = platform_id {
+        q = q.filter(outbox::platform_id.eq(p.to_string()));
+    }
+    Ok(q.order(outbox::id.asc()).limit(limit).load(conn)?)
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> Result<Option<Delivery>, DbError> {
+    Ok(outbox::table
+        .find(id)
+        .select(Delivery::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Put a DEAD or DROPPED delivery back in the queue, due now. False when it is in no such state.
+pub fn retry(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    let n = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq_any([DEAD, DROPPED])),
+    )
+    .set((
+        outbox::state.eq(PENDING),
+        outbox::attempts.eq(0i64),
+        outbox::next_attempt_at.eq(super::now()),
+        outbox::finished_at.eq(None::<NaiveDateTime>),
+        outbox::leased_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Give up on a PENDING, DEAD or DROPPED delivery. False when it is delivered or discarded.
+pub fn discard(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    let n = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq_any([PENDING, DEAD, DROPPED])),
+    )
+    .set((
+        outbox::state.eq(DISCARDED),
+        outbox::finished_at.eq(super::now()),
+        outbox::leased_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Counts per state, for the admin API.
+pub fn counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(outbox::table
+        .group_by(outbox::state)
+        .select((outbox::state, diesel::dsl::count_star()))
+        .load(conn)?)
+}

@@ -1,0 +1,323 @@
+//! The delivery worker. It leases due deliveries (the oldest pending one of each partner/object
+//! group), sends each as its own task so one slow partner delays nobody else, and records the
+//! outcome: delivered; retried later with exponential back-off and jitter (network error,
+//! timeout, HTTP 5xx, OCPI 3xxx); dead-lettered after the configured attempts or when the partner
+//! refuses the request (HTTP 4xx, OCPI 2xxx); dropped at the first failure for partners without
+//! store-and-forward. Nothing is held in memory that the database does not also hold: a crash
+//! loses nothing, and an expired lease lets any instance take the delivery over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use rand::Rng;
+use reqwest::Method;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::db::outbox::{self, DEAD, DROPPED, Delivery};
+use crate::db::platforms;
+use crate::http::routing::PartyRef;
+use crate::ocpi::client::{ClientError, Target};
+use crate::state::AppState;
+
+use super::{EMSP_LIKE, receiver_endpoint};
+
+/// Wakes the worker when this process enqueued something.
+#[derive(Default)]
+pub struct Wakeup(Notify);
+
+impl Wakeup {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// The delay before attempt `attempt + 1`: base × 2^attempt, capped, with up to half of it
+/// taken off at random so that retries of many deliveries spread out.
+pub fn backoff(attempt: u32, base_ms: u64, max_secs: u64) -> Duration {
+    let exp = base_ms.saturating_mul(1u64 << attempt.min(40));
+    let capped = exp.min(max_secs.saturating_mul(1000)).max(1);
+    let jitter = rand::thread_rng().gen_range(0..=capped / 2);
+    Duration::from_millis(capped - jitter)
+}
+
+enum Outcome {
+    Delivered,
+    Retry(String),
+    Refused(String),
+}
+
+fn classify(e: &ClientError) -> Outcome {
+    match e {
+        ClientError::Network(_) | ClientError::Timeout | ClientError::BadResponse(_) => {
+            Outcome::Retry(e.to_string())
+        }
+        ClientError::Http(s) if *s >= 500 || *s == 429 || *s == 408 => {
+            Outcome::Retry(e.to_string())
+        }
+        ClientError::Ocpi { code, .. }
+            if (3000..4000).contains(code) || (4000..5000).contains(code) =>
+        {
+            Outcome::Retry(e.to_string())
+        }
+        _ => Outcome::Refused(e.to_string()),
+    }
+}
+
+/// Run until the process ends.
+pub async fn run(state: web::Data<AppState>) {
+    let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let slots = Arc::new(Semaphore::new(state.settings.outbox_concurrency as usize));
+    let poll = Duration::from_millis(state.settings.outbox_poll_ms);
+    tracing::info!(worker = %owner, "push worker started");
+    loop {
+        let free = slots.available_permits() as i64;
+        let leased = if free == 0 {
+            Ok(Vec::new())
+        } else {
+            lease(&state, &owner, free).await
+        };
+        match leased {
+            Ok(rows) if !rows.is_empty() => {
+                for d in rows {
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let state = state.clone();
+                    let owner = owner.clone();
+                    tokio::spawn(async move {
+                        deliver(&state, &owner, d).await;
+                        drop(permit);
+                        // The next delivery of the same group may now be due.
+                        state.outbox_wakeup.notify();
+                    });
+                }
+            }
+            Ok(_) => {
+                tokio::select! {
+                    _ = state.outbox_wakeup.0.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "push worker cannot lease deliveries");
+                tokio::time::sleep(poll).await;
+            }
+        }
+    }
+}
+
+async fn lease(
+    state: &AppState,
+    owner: &str,
+    limit: i64,
+) -> Result<Vec<Delivery>, crate::db::DbError> {
+    let now = crate::db::now();
+    let until = now + chrono::Duration::seconds(state.settings.outbox_lease_secs as i64);
+    let owner = owner.to_string();
+    state
+        .db
+        .write(move |c| outbox::lease(c, &owner, now, until, limit))
+        .await
+}
+
+/// Send one delivery and record what happened.
+pub async fn deliver(state: &AppState, owner: &str, d: Delivery) {
+    let span = tracing::info_span!(
+        "push",
+        party.platform_id = %d.platform_id,
+        push.id = d.id,
+        push.module = %d.module,
+        push.method = %d.method,
+        push.attempt = d.attempts + 1,
+    );
+    let _ = tracing::Instrument::instrument(deliver_inner(state, owner, d), span).await;
+}
+
+async fn deliver_inner(
+    state: &AppState,
+    owner: &str,
+    d: Delivery,
+) -> Result<(), crate::db::DbError> {
+    let pid = d.platform_id.clone();
+    let found = state
+        .db
+        .read(move |c| {
+            let p = platforms::get(c, &pid)?;
+            let roles = platforms::roles_of(c, &pid)?;
+            Ok(p.map(|p| (p, roles)))
+        })
+        .await?;
+    let store_and_forward = found.as_ref().is_none_or(|(p, _)| p.store_and_forward);
+    let outcome = match found {
+        None => Outcome::Refused("partner no longer exists".into()),
+        Some((p, _)) if !p.is_registered() => Outcome::Refused("partner is not registered".into()),
+        Some((p, roles)) => send(state, &d, &p, &roles).await,
+    };
+    let id = d.id;
+    let owner = owner.to_string();
+    match outcome {
+        Outcome::Delivered => {
+            let recorded = state
+                .db
+                .write(move |c| outbox::mark_delivered(c, id, &owner))
+                .await?;
+            if recorded {
+                tracing::info!("delivered");
+            } else {
+                tracing::warn!("delivered, but the lease had expired meanwhile");
+            }
+        }
+        Outcome::Retry(err) if !store_and_forward => {
+            tracing::warn!(error = %err, "push failed; partner has store-and-forward off, dropped (it re-syncs by GET)");
+            state
+                .db
+                .write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DROPPED))
+                .await?;
+        }
+        Outcome::Retry(err) => {
+            let attempts = d.attempts + 1;
+            let s = &state.settings;
+            if attempts >= i64::from(s.outbox_max_attempts) {
+                tracing::warn!(error = %err, attempts, "push failed; dead-lettered");
+                state
+                    .db
+                    .write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
+                    .await?;
+            } else {
+                let wait = backoff(
+                    attempts as u32 - 1,
+                    s.outbox_backoff_base_ms,
+                    s.outbox_backoff_max_secs,
+                );
+                let at = crate::db::now()
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::seconds(60));
+                tracing::info!(error = %err, retry_in_ms = wait.as_millis() as u64, "push failed; will retry");
+                let wakeup = state.outbox_wakeup_handle();
+                state
+                    .db
+                    .write(move |c| outbox::mark_failed(c, id, &owner, &err, Some(at), DEAD))
+                    .await?;
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    wakeup.notify();
+                });
+            }
+        }
+        Outcome::Refused(err) => {
+            tracing::warn!(error = %err, "push refused; dead-lettered");
+            state
+                .db
+                .write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn send(
+    state: &AppState,
+    d: &Delivery,
+    p: &platforms::Platform,
+    roles: &[platforms::RoleRow],
+) -> Outcome {
+    let Some(base) = receiver_endpoint(p.endpoints.as_deref(), &d.module) else {
+        return Outcome::Refused(format!("partner has no {} RECEIVER endpoint", d.module));
+    };
+    let Some(sealed) = &p.their_token else {
+        return Outcome::Refused("partner token missing".into());
+    };
+    let token = match state.keys.open(sealed) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Refused(format!("cannot open the partner's token: {e}")),
+    };
+    let Ok(method) = Method::from_bytes(d.method.as_bytes()) else {
+        return Outcome::Refused(format!("bad method {}", d.method));
+    };
+    let body = match d
+        .body
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => return Outcome::Refused(format!("stored body is not JSON: {e}")),
+    };
+    let from = PartyRef {
+        country_code: d.from_country_code.clone(),
+        party_id: d.from_party_id.clone(),
+    };
+    let to = roles
+        .iter()
+        .find(|r| EMSP_LIKE.contains(&r.role.as_str()))
+        .or(roles.first())
+        .map(|r| PartyRef {
+            country_code: r.country_code.clone(),
+            party_id: r.party_id.clone(),
+        })
+        .unwrap_or_else(|| from.clone());
+    let url = format!("{base}{}", d.path);
+    let audience = p.versions_url.clone().unwrap_or_default();
+    let target = Target {
+        url: &url,
+        token: &token,
+        base64: p.auth_base64,
+        audience: &audience,
+        correlation_id: None,
+        routing: Some((&from, &to)),
+    };
+    match state
+        .client
+        .call::<serde_json::Value>(method, &target, body.as_ref())
+        .await
+    {
+        Ok(_) => Outcome::Delivered,
+        Err(e) => classify(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_caps() {
+        for attempt in 0..6 {
+            let full = 100u64 << attempt;
+            for _ in 0..50 {
+                let d = backoff(attempt, 100, 3600).as_millis() as u64;
+                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d}");
+            }
+        }
+        assert!(backoff(30, 1000, 60).as_millis() <= 60_000);
+        assert!(backoff(60, u64::MAX, 60).as_millis() <= 60_000);
+    }
+
+    #[test]
+    fn retry_only_what_may_succeed_later() {
+        assert!(matches!(classify(&ClientError::Timeout), Outcome::Retry(_)));
+        assert!(matches!(
+            classify(&ClientError::Http(503)),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            classify(&ClientError::Ocpi {
+                code: 3000,
+                message: String::new()
+            }),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            classify(&ClientError::Http(404)),
+            Outcome::Refused(_)
+        ));
+        assert!(matches!(
+            classify(&ClientError::Ocpi {
+                code: 2001,
+                message: String::new()
+            }),
+            Outcome::Refused(_)
+        ));
+    }
+}
