@@ -3,6 +3,7 @@
 
 pub mod dialect;
 pub mod keys;
+pub mod locations;
 pub mod migrations;
 pub mod outbox;
 pub mod platforms;
