@@ -1,7 +1,7 @@
 //! The operator API under `/admin`, behind an admin JWT (`ocpi-hub admin-token`). Answers use
 //! the OCPI envelope too, so one client handles both APIs.
 
-use actix_web::{delete, get, post, web};
+use actix_web::{delete, get, patch, post, web};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -41,6 +41,8 @@ pub struct PartySummary {
     pub version: Option<String>,
     /// Whether the partner Base64-encodes its credentials token.
     pub token_base64: bool,
+    /// Failed pushes are queued and retried (true) or dropped (false).
+    pub store_and_forward: bool,
     #[schema(value_type = String)]
     pub created_at: DateTime,
     #[schema(value_type = String)]
@@ -81,6 +83,7 @@ pub fn summarize(p: &Platform, roles: &[RoleRow]) -> PartySummary {
         versions_url: p.versions_url.clone(),
         version: p.version.clone(),
         token_base64: p.auth_base64,
+        store_and_forward: p.store_and_forward,
         created_at: DateTime::from_naive(p.created_at),
         updated_at: DateTime::from_naive(p.updated_at),
     }
@@ -260,4 +263,222 @@ async fn notify_unregister(state: &AppState, p: &Platform) {
     {
         tracing::warn!(party.platform_id = %p.id, error = %e, "partner not told of unregistration");
     }
+}
+
+/// A delivery of the push outbox, as operators see it (the body only on the single view).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub platform_id: String,
+    pub module: String,
+    pub method: String,
+    pub path: String,
+    /// PENDING, DELIVERED, DEAD, DROPPED or DISCARDED.
+    pub state: String,
+    pub attempts: i64,
+    #[schema(value_type = String)]
+    pub next_attempt_at: DateTime,
+    pub last_error: Option<String>,
+    #[schema(value_type = String)]
+    pub created_at: DateTime,
+    #[schema(value_type = Option<String>)]
+    pub finished_at: Option<DateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+fn view(d: crate::db::outbox::Delivery, with_body: bool) -> DeliveryView {
+    DeliveryView {
+        id: d.id,
+        platform_id: d.platform_id,
+        module: d.module,
+        method: d.method,
+        path: d.path,
+        state: d.state,
+        attempts: d.attempts,
+        next_attempt_at: DateTime::from_naive(d.next_attempt_at),
+        last_error: d.last_error,
+        created_at: DateTime::from_naive(d.created_at),
+        finished_at: d.finished_at.map(DateTime::from_naive),
+        body: if with_body {
+            d.body.and_then(|b| serde_json::from_str(&b).ok())
+        } else {
+            None
+        },
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OutboxFilter {
+    /// PENDING, DELIVERED, DEAD, DROPPED or DISCARDED.
+    pub state: Option<String>,
+    pub platform_id: Option<String>,
+    /// At most this many, oldest first (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// Deliveries of the push outbox, oldest first.
+#[utoipa::path(
+    tag = "admin",
+    params(OutboxFilter),
+    responses((status = 200, description = "Envelope with deliveries", body = Vec<DeliveryView>),
+               (status = 401, description = "Missing, forged or expired admin token")),
+    security(("admin_jwt" = []))
+)]
+#[get("/admin/outbox")]
+pub async fn get_outbox(
+    state: web::Data<AppState>,
+    _a: Admin,
+    filter: web::Query<OutboxFilter>,
+) -> Result<OcpiResponse<Vec<DeliveryView>>, AppError> {
+    let f = filter.into_inner();
+    if let Some(s) = &f.state
+        && !["PENDING", "DELIVERED", "DEAD", "DROPPED", "DISCARDED"].contains(&s.as_str())
+    {
+        return Err(AppError::invalid(format!(
+            "query parameter `state`: unknown state `{s}`"
+        )));
+    }
+    let limit = f.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state
+        .db
+        .read(move |c| {
+            crate::db::outbox::list(c, f.state.as_deref(), f.platform_id.as_deref(), limit)
+        })
+        .await?;
+    Ok(OcpiResponse::ok(
+        rows.into_iter().map(|d| view(d, false)).collect(),
+    ))
+}
+
+/// One delivery, with its body.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "delivery id")),
+    responses((status = 200, description = "Envelope with the delivery", body = DeliveryView),
+               (status = 404, description = "No such delivery")),
+    security(("admin_jwt" = []))
+)]
+#[get("/admin/outbox/{id}")]
+pub async fn get_delivery(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<i64>,
+) -> Result<OcpiResponse<DeliveryView>, AppError> {
+    let id = id.into_inner();
+    let d = state
+        .db
+        .read(move |c| crate::db::outbox::get(c, id))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no delivery {id}")))?;
+    Ok(OcpiResponse::ok(view(d, true)))
+}
+
+async fn outbox_action(
+    state: &AppState,
+    id: i64,
+    action: fn(&mut crate::db::DbConnection, i64) -> Result<bool, crate::db::DbError>,
+    refused: &str,
+) -> Result<OcpiResponse<DeliveryView>, AppError> {
+    let (done, d) = state
+        .db
+        .write(move |c| Ok((action(c, id)?, crate::db::outbox::get(c, id)?)))
+        .await?;
+    let d = d.ok_or_else(|| AppError::NotFound(format!("no delivery {id}")))?;
+    if !done {
+        return Err(AppError::invalid(format!(
+            "delivery {id} is {}: {refused}",
+            d.state
+        )));
+    }
+    state.outbox_wakeup.notify();
+    Ok(OcpiResponse::ok(view(d, false)))
+}
+
+/// Put a DEAD or DROPPED delivery back in the queue, due now.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "delivery id")),
+    responses((status = 200, description = "Envelope with the delivery, PENDING again (2001 when it is not DEAD or DROPPED)", body = DeliveryView),
+               (status = 404, description = "No such delivery")),
+    security(("admin_jwt" = []))
+)]
+#[post("/admin/outbox/{id}/retry")]
+pub async fn retry_delivery(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<i64>,
+) -> Result<OcpiResponse<DeliveryView>, AppError> {
+    outbox_action(
+        &state,
+        id.into_inner(),
+        crate::db::outbox::retry,
+        "only DEAD or DROPPED deliveries can be retried",
+    )
+    .await
+}
+
+/// Give up on a delivery that is not delivered yet.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "delivery id")),
+    responses((status = 200, description = "Envelope with the delivery, DISCARDED (2001 when already delivered or discarded)", body = DeliveryView),
+               (status = 404, description = "No such delivery")),
+    security(("admin_jwt" = []))
+)]
+#[post("/admin/outbox/{id}/discard")]
+pub async fn discard_delivery(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<i64>,
+) -> Result<OcpiResponse<DeliveryView>, AppError> {
+    outbox_action(
+        &state,
+        id.into_inner(),
+        crate::db::outbox::discard,
+        "only undelivered deliveries can be discarded",
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+pub struct PartyUpdate {
+    /// Queue and retry failed pushes to this partner (true, the default) or drop them at the
+    /// first failure (OCPI's "do not queue"; the partner re-syncs by GET).
+    pub store_and_forward: bool,
+}
+
+/// Change a partner's settings.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "platform id")),
+    request_body = PartyUpdate,
+    responses((status = 200, description = "Envelope with the partner", body = PartySummary),
+               (status = 404, description = "No such partner")),
+    security(("admin_jwt" = []))
+)]
+#[patch("/admin/parties/{id}")]
+pub async fn patch_party(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    body: OcpiJson<PartyUpdate>,
+) -> Result<OcpiResponse<PartySummary>, AppError> {
+    let id = id.into_inner();
+    let sf = body.into_inner().store_and_forward;
+    let lookup = id.clone();
+    let found = state
+        .db
+        .write(move |c| {
+            if platforms::get(c, &lookup)?.is_none() {
+                return Ok(None);
+            }
+            platforms::set_store_and_forward(c, &lookup, sf)?;
+            let p = platforms::get(c, &lookup)?;
+            let roles = platforms::roles_of(c, &lookup)?;
+            Ok(p.map(|p| (p, roles)))
+        })
+        .await?;
+    let (p, roles) = found.ok_or_else(|| AppError::NotFound(format!("no partner {id}")))?;
+    Ok(OcpiResponse::ok(summarize(&p, &roles)))
 }

@@ -177,6 +177,16 @@ pub fn set_auth_base64(conn: &mut DbConnection, id: &str, b64: bool) -> Result<(
     Ok(())
 }
 
+pub fn set_store_and_forward(conn: &mut DbConnection, id: &str, on: bool) -> Result<(), DbError> {
+    diesel::update(platforms::table.find(id))
+        .set((
+            platforms::store_and_forward.eq(on),
+            platforms::updated_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// What a completed handshake (POST or PUT) stores about the partner.
 #[derive(Debug, Clone)]
 pub struct Registration {

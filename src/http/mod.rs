@@ -21,6 +21,7 @@ const KNOWN_PATHS: &[&str] = &[
     "/ocpi/2.2.1/sender/hubclientinfo",
     "/admin/parties",
     "/admin/parties/connect",
+    "/admin/outbox",
     "/health",
     "/ready",
     "/openapi.json",
