@@ -17,6 +17,9 @@ pub enum AppError {
     /// Unknown resource (HTTP 404).
     #[error("{0}")]
     NotFound(String),
+    /// An unknown object addressed by URL (HTTP 404) with a specific OCPI code (2003, 2004).
+    #[error("{message}")]
+    Unknown { code: u32, message: String },
     /// The credentials module's 405 rules, and methods a route does not offer.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -55,7 +58,7 @@ impl AppError {
 
     pub fn ocpi_code(&self) -> u32 {
         match self {
-            AppError::Ocpi { code, .. } => *code,
+            AppError::Ocpi { code, .. } | AppError::Unknown { code, .. } => *code,
             AppError::Internal(_) => status::GENERIC_SERVER_ERROR,
             AppError::MalformedJson(_) => status::INVALID_PARAMETERS,
             _ => status::GENERIC_CLIENT_ERROR,
@@ -73,7 +76,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::Unauthorized(_) | AppError::AdminUnauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::NotFound(_) | AppError::Unknown { .. } => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

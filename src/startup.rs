@@ -126,6 +126,11 @@ impl Application {
         self.port
     }
 
+    /// Stops the HTTP server (and with it the push worker) when told.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
@@ -160,7 +165,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health)
         .service(ready)
         .service(jwks)
-        .service(openapi_json);
+        .service(openapi_json)
+        .configure(ocpi::locations::receiver::routes)
+        .configure(ocpi::locations::sender::routes)
+        .configure(ocpi::tariffs::interfaces::routes);
 }
 
 /// Liveness: the process serves HTTP.

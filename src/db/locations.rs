@@ -110,6 +110,22 @@ fn allowed_keys(conn: &mut DbConnection, parties: &[PartyRef]) -> Result<Vec<Str
     Ok(keys)
 }
 
+/// True when one of `parties` is allowed to see the (unpublished) location `key`.
+pub fn visible_to(conn: &mut DbConnection, key: &str, parties: &[PartyRef]) -> Result<bool, DbError> {
+    for p in parties {
+        let n: i64 = location_visibility::table
+            .filter(location_visibility::location_key.eq(key))
+            .filter(location_visibility::country_code.eq(&p.country_code))
+            .filter(location_visibility::party_id.eq(&p.party_id))
+            .count()
+            .get_result(conn)?;
+        if n > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The date filters, and who may see a location: everyone when published, else only the
 /// parties listed for it. `viewer` None: the hub's operators, who see everything.
 fn visible<'a>(

@@ -23,6 +23,11 @@ impl<T> OcpiJson<T> {
 pub fn parse_body<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, AppError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| AppError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    parse_value(value)
+}
+
+/// Turn a JSON value into `T`: 2001 naming the field on a type or rule violation.
+pub fn parse_value<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, AppError> {
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

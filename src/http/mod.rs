@@ -49,6 +49,12 @@ pub async fn fallback(req: HttpRequest) -> HttpResponse {
     }
 }
 
+/// 405 in the envelope, for resources that list their methods.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    AppError::MethodNotAllowed(format!("{} is not supported on {}", req.method(), req.path()))
+        .error_response()
+}
+
 /// Query-string errors (from `web::Query`) as a 2001.
 pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> error::Error {
     AppError::invalid(format!("invalid query parameter: {err}")).into()

@@ -138,6 +138,23 @@ impl Pagination {
     }
 }
 
+impl Pagination {
+    /// The page as an OCPI answer, with the pagination headers.
+    pub fn respond<T>(
+        &self,
+        items: Vec<T>,
+        total: i64,
+        last_key: Option<(NaiveDateTime, &str)>,
+    ) -> crate::http::envelope::OcpiResponse<Vec<T>> {
+        let headers = self.headers(total, items.len(), last_key);
+        let mut resp = crate::http::envelope::OcpiResponse::ok(items);
+        for (k, v) in headers {
+            resp = resp.header(&k, v);
+        }
+        resp
+    }
+}
+
 impl FromRequest for Pagination {
     type Error = AppError;
     type Future = std::future::Ready<Result<Self, Self::Error>>;

@@ -80,14 +80,5 @@ pub async fn list(
             last_updated: DateTime::from_naive(r.last_updated),
         });
     }
-    let headers = page.headers(
-        total,
-        items.len(),
-        last.as_ref().map(|(t, id)| (*t, id.as_str())),
-    );
-    let mut resp = OcpiResponse::ok(items);
-    for (k, v) in headers {
-        resp = resp.header(&k, v);
-    }
-    Ok(resp)
+    Ok(page.respond(items, total, last.as_ref().map(|(t, id)| (*t, id.as_str()))))
 }

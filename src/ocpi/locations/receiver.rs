@@ -1,0 +1,161 @@
+//! Locations Receiver interface, for CPO partners pushing their locations into the hub:
+//! `GET|PUT|PATCH /ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}[/{evse_uid}[/{connector_id}]]`.
+
+use actix_web::{HttpRequest, web};
+use serde_json::Value;
+
+use crate::db::locations as store;
+use crate::error::AppError;
+use crate::http::auth::RoutedCaller;
+use crate::http::envelope::{OcpiResponse, status};
+use crate::http::json::read_limited;
+use crate::state::AppState;
+
+use super::service::{self, LocationRef, Op, Source, Target};
+
+/// The URL's party must be one of the caller's roles: 404 otherwise (the spec's way of hiding
+/// other parties' objects).
+fn check_owner(caller: &RoutedCaller, cc: &str, pid: &str) -> Result<(), AppError> {
+    if caller
+        .roles
+        .iter()
+        .any(|r| r.country_code.eq_ignore_ascii_case(cc) && r.party_id.eq_ignore_ascii_case(pid))
+    {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!(
+            "{cc}/{pid} is not one of your credentials roles"
+        )))
+    }
+}
+
+fn address(req: &HttpRequest) -> Result<(LocationRef, Target), AppError> {
+    let m = req.match_info();
+    let seg = |k: &str| m.get(k).map(str::to_string);
+    let r = LocationRef {
+        country_code: seg("country_code").unwrap_or_default(),
+        party_id: seg("party_id").unwrap_or_default(),
+        location_id: seg("location_id").unwrap_or_default(),
+    };
+    for (name, v, max) in [
+        ("country_code", Some(r.country_code.as_str()), 2),
+        ("party_id", Some(r.party_id.as_str()), 3),
+        ("location_id", Some(r.location_id.as_str()), 36),
+        ("evse_uid", m.get("evse_uid"), 36),
+        ("connector_id", m.get("connector_id"), 36),
+    ] {
+        if let Some(v) = v
+            && (v.is_empty() || v.len() > max || !v.chars().all(|c| (' '..='~').contains(&c)))
+        {
+            return Err(AppError::invalid(format!(
+                "URL segment `{name}`: `{v}` is not a CiString({max})"
+            )));
+        }
+    }
+    let target = match (seg("evse_uid"), seg("connector_id")) {
+        (Some(e), Some(c)) => Target::Connector(e, c),
+        (Some(e), None) => Target::Evse(e),
+        _ => Target::Location,
+    };
+    Ok((r, target))
+}
+
+async fn body_value(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Value, AppError> {
+    let mut payload = payload.into_inner();
+    let bytes = read_limited(req, &mut payload, limit).await?;
+    if bytes.is_empty() {
+        return Err(AppError::MalformedJson("request body is empty".into()));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::MalformedJson(format!("request body is not valid JSON: {e}")))
+}
+
+/// GET: the object as the hub stores it.
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: RoutedCaller,
+) -> Result<OcpiResponse<Value>, AppError> {
+    let (r, target) = address(&req)?;
+    check_owner(&caller, &r.country_code, &r.party_id)?;
+    let key = r.key();
+    let row = state.db.read(move |c| store::get(c, &key)).await?;
+    let unknown = |what: String| AppError::Unknown {
+        code: status::UNKNOWN_LOCATION,
+        message: format!("unknown {what}"),
+    };
+    let loc = service::load(&row.ok_or_else(|| unknown(format!("location {}", r.location_id)))?)?;
+    let data = match &target {
+        Target::Location => serde_json::to_value(&loc),
+        Target::Evse(uid) => serde_json::to_value(loc.evse(uid).ok_or_else(|| unknown(format!("EVSE {uid}")))?),
+        Target::Connector(uid, cid) => serde_json::to_value(
+            loc.evse(uid)
+                .and_then(|e| e.connector(cid))
+                .ok_or_else(|| unknown(format!("connector {uid}/{cid}")))?,
+        ),
+    }
+    .map_err(AppError::internal)?;
+    Ok(OcpiResponse::ok(data))
+}
+
+async fn change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: RoutedCaller,
+    payload: web::Payload,
+    patch: bool,
+) -> Result<OcpiResponse<()>, AppError> {
+    let (r, target) = address(&req)?;
+    check_owner(&caller, &r.country_code, &r.party_id)?;
+    let body = body_value(&req, payload, state.settings.max_body_bytes).await?;
+    let op = if patch { Op::Patch(body) } else { Op::Put(body) };
+    let source = Source {
+        platform_id: Some(caller.caller.platform.id.clone()),
+    };
+    let applied = service::apply(&state, source, r, target, op).await?;
+    Ok(if applied.created {
+        let mut resp = OcpiResponse::empty();
+        resp.http = actix_web::http::StatusCode::CREATED;
+        resp
+    } else {
+        OcpiResponse::empty()
+    })
+}
+
+/// PUT: a new or replaced Location, EVSE or Connector (201 when new).
+pub async fn put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: RoutedCaller,
+    payload: web::Payload,
+) -> Result<OcpiResponse<()>, AppError> {
+    change(req, state, caller, payload, false).await
+}
+
+/// PATCH: changed fields plus `last_updated`; parents' `last_updated` follow.
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: RoutedCaller,
+    payload: web::Payload,
+) -> Result<OcpiResponse<()>, AppError> {
+    change(req, state, caller, payload, true).await
+}
+
+pub const PATHS: [&str; 3] = [
+    "/ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}",
+    "/ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}/{evse_uid}",
+    "/ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}/{evse_uid}/{connector_id}",
+];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for p in PATHS {
+        cfg.service(
+            web::resource(p)
+                .route(web::get().to(get))
+                .route(web::put().to(put))
+                .route(web::patch().to(patch))
+                .default_service(web::to(crate::http::method_not_allowed)),
+        );
+    }
+}
