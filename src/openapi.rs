@@ -30,6 +30,46 @@ impl Modify for Security {
     }
 }
 
+/// The Location paths also exist one and two levels deeper (EVSE, Connector): copy them with
+/// the extra path parameters.
+struct DeeperLevels;
+
+impl Modify for DeeperLevels {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Parameter, ParameterIn};
+        let param = |name: &str, what: &str| {
+            let mut p = Parameter::new(name);
+            p.parameter_in = ParameterIn::Path;
+            p.description = Some(what.to_string());
+            p
+        };
+        for base in [
+            "/ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}",
+            "/ocpi/2.2.1/sender/locations/{location_id}",
+        ] {
+            let Some(item) = openapi.paths.paths.get(base).cloned() else {
+                continue;
+            };
+            let mut evse = item.clone();
+            let extra = vec![param("evse_uid", "EVSE.uid")];
+            evse.parameters = Some(extra.clone());
+            let mut connector = item;
+            connector.parameters = Some(vec![
+                param("evse_uid", "EVSE.uid"),
+                param("connector_id", "Connector.id"),
+            ]);
+            openapi
+                .paths
+                .paths
+                .insert(format!("{base}/{{evse_uid}}"), evse);
+            openapi
+                .paths
+                .paths
+                .insert(format!("{base}/{{evse_uid}}/{{connector_id}}"), connector);
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -44,6 +84,15 @@ impl Modify for Security {
         crate::ocpi::credentials::put_credentials,
         crate::ocpi::credentials::delete_credentials,
         crate::ocpi::hubclientinfo::list,
+        crate::ocpi::locations::receiver::get,
+        crate::ocpi::locations::receiver::put,
+        crate::ocpi::locations::receiver::patch,
+        crate::ocpi::locations::sender::list,
+        crate::ocpi::locations::sender::one,
+        crate::ocpi::tariffs::interfaces::get,
+        crate::ocpi::tariffs::interfaces::put,
+        crate::ocpi::tariffs::interfaces::delete,
+        crate::ocpi::tariffs::interfaces::list,
         crate::admin::get_parties,
         crate::admin::post_party,
         crate::admin::post_connect,
@@ -58,7 +107,7 @@ impl Modify for Security {
         crate::startup::jwks,
         crate::startup::openapi_json,
     ),
-    modifiers(&Security)
+    modifiers(&Security, &DeeperLevels)
 )]
 pub struct ApiDoc;
 

@@ -111,7 +111,11 @@ fn allowed_keys(conn: &mut DbConnection, parties: &[PartyRef]) -> Result<Vec<Str
 }
 
 /// True when one of `parties` is allowed to see the (unpublished) location `key`.
-pub fn visible_to(conn: &mut DbConnection, key: &str, parties: &[PartyRef]) -> Result<bool, DbError> {
+pub fn visible_to(
+    conn: &mut DbConnection,
+    key: &str,
+    parties: &[PartyRef],
+) -> Result<bool, DbError> {
     for p in parties {
         let n: i64 = location_visibility::table
             .filter(location_visibility::location_key.eq(key))

@@ -153,12 +153,32 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
     {
         let mut conn = self.get()?;
-        let _guard = match self.backend {
-            Backend::Sqlite => Some(self.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        };
         let conn: &mut DbConnection = &mut conn;
-        conn.transaction(f)
+        match self.backend {
+            Backend::Postgres => conn.transaction(f),
+            Backend::Sqlite => {
+                // One writer per process queues here; `BEGIN IMMEDIATE` takes SQLite's write
+                // lock up front (waiting up to busy_timeout), so writers in other processes
+                // (the CLI, a second hub) queue too instead of failing on a lock upgrade.
+                let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+                conn.batch_execute("BEGIN IMMEDIATE")?;
+                match f(conn) {
+                    Ok(v) => match conn.batch_execute("COMMIT") {
+                        Ok(()) => Ok(v),
+                        Err(e) => {
+                            let _ = conn.batch_execute("ROLLBACK");
+                            Err(e.into())
+                        }
+                    },
+                    Err(e) => {
+                        if let Err(rb) = conn.batch_execute("ROLLBACK") {
+                            tracing::error!(error = %rb, "rollback failed");
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 
     /// True when the database answers.

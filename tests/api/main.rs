@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod credentials;
+mod locations;
 mod operations;
+mod outbox;
 mod signatures;
 mod support;
 mod transport;

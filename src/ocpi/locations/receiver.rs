@@ -60,7 +60,11 @@ fn address(req: &HttpRequest) -> Result<(LocationRef, Target), AppError> {
     Ok((r, target))
 }
 
-async fn body_value(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Value, AppError> {
+async fn body_value(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Value, AppError> {
     let mut payload = payload.into_inner();
     let bytes = read_limited(req, &mut payload, limit).await?;
     if bytes.is_empty() {
@@ -71,6 +75,19 @@ async fn body_value(req: &HttpRequest, payload: web::Payload, limit: usize) -> R
 }
 
 /// GET: the object as the hub stores it.
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}",
+    tag = "locations",
+    params(
+        ("country_code" = String, Path, description = "CPO country code, one of the caller's roles"),
+        ("party_id" = String, Path, description = "CPO party id, one of the caller's roles"),
+        ("location_id" = String, Path, description = "Location.id"),
+    ),
+    responses((status = 200, description = "Envelope with the Location (EVSE, Connector at the longer paths)", body = super::model::Location),
+               (status = 404, description = "Unknown object (2003) or a party that is not the caller's")),
+    security(("ocpi_token" = []))
+)]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -87,7 +104,10 @@ pub async fn get(
     let loc = service::load(&row.ok_or_else(|| unknown(format!("location {}", r.location_id)))?)?;
     let data = match &target {
         Target::Location => serde_json::to_value(&loc),
-        Target::Evse(uid) => serde_json::to_value(loc.evse(uid).ok_or_else(|| unknown(format!("EVSE {uid}")))?),
+        Target::Evse(uid) => serde_json::to_value(
+            loc.evse(uid)
+                .ok_or_else(|| unknown(format!("EVSE {uid}")))?,
+        ),
         Target::Connector(uid, cid) => serde_json::to_value(
             loc.evse(uid)
                 .and_then(|e| e.connector(cid))
@@ -108,7 +128,11 @@ async fn change(
     let (r, target) = address(&req)?;
     check_owner(&caller, &r.country_code, &r.party_id)?;
     let body = body_value(&req, payload, state.settings.max_body_bytes).await?;
-    let op = if patch { Op::Patch(body) } else { Op::Put(body) };
+    let op = if patch {
+        Op::Patch(body)
+    } else {
+        Op::Put(body)
+    };
     let source = Source {
         platform_id: Some(caller.caller.platform.id.clone()),
     };
@@ -123,6 +147,20 @@ async fn change(
 }
 
 /// PUT: a new or replaced Location, EVSE or Connector (201 when new).
+#[utoipa::path(
+    put,
+    path = "/ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}",
+    tag = "locations",
+    params(
+        ("country_code" = String, Path, description = "CPO country code, one of the caller's roles"),
+        ("party_id" = String, Path, description = "CPO party id, one of the caller's roles"),
+        ("location_id" = String, Path, description = "Location.id"),
+    ),
+    request_body = super::model::Location,
+    responses((status = 201, description = "Created (no data)"), (status = 200, description = "Replaced, or OCPI 2001 naming the invalid field"),
+               (status = 404, description = "A party that is not the caller's, or (EVSE/Connector) an unknown location (2003)")),
+    security(("ocpi_token" = []))
+)]
 pub async fn put(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -133,6 +171,20 @@ pub async fn put(
 }
 
 /// PATCH: changed fields plus `last_updated`; parents' `last_updated` follow.
+#[utoipa::path(
+    patch,
+    path = "/ocpi/2.2.1/receiver/locations/{country_code}/{party_id}/{location_id}",
+    tag = "locations",
+    params(
+        ("country_code" = String, Path, description = "CPO country code, one of the caller's roles"),
+        ("party_id" = String, Path, description = "CPO party id, one of the caller's roles"),
+        ("location_id" = String, Path, description = "Location.id"),
+    ),
+    request_body(content = Object, description = "Changed fields and `last_updated`"),
+    responses((status = 200, description = "Merged, or OCPI 2001 (no last_updated, invalid result)"),
+               (status = 404, description = "Unknown object (2003) or a party that is not the caller's")),
+    security(("ocpi_token" = []))
+)]
 pub async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,

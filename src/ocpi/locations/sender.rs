@@ -16,6 +16,19 @@ use super::model::Location;
 use super::service;
 
 /// A page of locations, oldest change first.
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.2.1/sender/locations",
+    tag = "locations",
+    params(
+        ("date_from" = Option<String>, Query, description = "last_updated >= date_from"),
+        ("date_to" = Option<String>, Query, description = "last_updated < date_to"),
+        ("offset" = Option<u64>, Query, description = "first object, default 0"),
+        ("limit" = Option<u64>, Query, description = "page size, capped by X-Limit"),
+    ),
+    responses((status = 200, description = "Envelope with a page of Locations; headers X-Total-Count, X-Limit, Link", body = Vec<super::model::Location>)),
+    security(("ocpi_token" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     caller: RoutedCaller,
@@ -49,6 +62,15 @@ fn unknown(what: String) -> AppError {
 
 /// One Location, EVSE or Connector. Location ids are unique per CPO only: when several CPOs use
 /// the same id, the `OCPI-to-*` headers name the one meant.
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.2.1/sender/locations/{location_id}",
+    tag = "locations",
+    params(("location_id" = String, Path, description = "Location.id")),
+    responses((status = 200, description = "Envelope with the Location (EVSE, Connector at the longer paths)", body = super::model::Location),
+               (status = 404, description = "Unknown or not visible (2003)")),
+    security(("ocpi_token" = []))
+)]
 pub async fn one(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -93,7 +115,10 @@ pub async fn one(
     let loc: Location = service::load(row)?;
     let data = match (&evse, &connector) {
         (None, _) => serde_json::to_value(&loc),
-        (Some(uid), None) => serde_json::to_value(loc.evse(uid).ok_or_else(|| unknown(format!("EVSE {uid}")))?),
+        (Some(uid), None) => serde_json::to_value(
+            loc.evse(uid)
+                .ok_or_else(|| unknown(format!("EVSE {uid}")))?,
+        ),
         (Some(uid), Some(cid)) => serde_json::to_value(
             loc.evse(uid)
                 .and_then(|e| e.connector(cid))

@@ -135,7 +135,11 @@ fn next_state(
             let mut v = serde_json::to_value(&old).map_err(AppError::internal)?;
             merge(&mut v, p)?;
             let loc: Location = parse_value(v)?;
-            same_id("country_code", old.country_code.as_str(), loc.country_code.as_str())?;
+            same_id(
+                "country_code",
+                old.country_code.as_str(),
+                loc.country_code.as_str(),
+            )?;
             same_id("party_id", old.party_id.as_str(), loc.party_id.as_str())?;
             same_id("id", old.id.as_str(), loc.id.as_str())?;
             loc
@@ -169,11 +173,9 @@ fn next_state(
                     Op::Put(v) => parse_value(v.clone())?,
                     Op::Patch(p) => {
                         require_last_updated(p)?;
-                        let old = evse.connector(cid).ok_or_else(|| {
-                            AppError::Unknown {
-                                code: status::UNKNOWN_LOCATION,
-                                message: format!("unknown connector {cid} of EVSE {uid}"),
-                            }
+                        let old = evse.connector(cid).ok_or_else(|| AppError::Unknown {
+                            code: status::UNKNOWN_LOCATION,
+                            message: format!("unknown connector {cid} of EVSE {uid}"),
                         })?;
                         let mut v = serde_json::to_value(old).map_err(AppError::internal)?;
                         merge(&mut v, p)?;
@@ -224,7 +226,10 @@ fn e7(s: &str) -> i64 {
 /// The parties allowed to see an unpublished location: the registered eMSP-like parties whose
 /// business name is the `issuer` of one of the `publish_allowed_to` entries. (Entries that name
 /// a token uid or visual number are matched once the hub stores tokens.)
-fn visibility(conn: &mut DbConnection, list: &[PublishTokenType]) -> Result<Vec<PartyRef>, DbError> {
+fn visibility(
+    conn: &mut DbConnection,
+    list: &[PublishTokenType],
+) -> Result<Vec<PartyRef>, DbError> {
     let issuers: Vec<String> = list
         .iter()
         .filter_map(|p| p.issuer.as_ref().map(|i| i.as_str().to_lowercase()))
@@ -249,9 +254,17 @@ fn visibility(conn: &mut DbConnection, list: &[PublishTokenType]) -> Result<Vec<
     Ok(out)
 }
 
-pub fn row_of(loc: &Location, source: &Source, now: chrono::NaiveDateTime) -> Result<LocationRow, AppError> {
+pub fn row_of(
+    loc: &Location,
+    source: &Source,
+    now: chrono::NaiveDateTime,
+) -> Result<LocationRow, AppError> {
     Ok(LocationRow {
-        key: object_key(loc.country_code.as_str(), loc.party_id.as_str(), loc.id.as_str()),
+        key: object_key(
+            loc.country_code.as_str(),
+            loc.party_id.as_str(),
+            loc.id.as_str(),
+        ),
         country_code: loc.country_code.as_str().to_ascii_uppercase(),
         party_id: loc.party_id.as_str().to_ascii_uppercase(),
         id: loc.id.as_str().to_string(),
@@ -278,10 +291,9 @@ pub async fn apply(
         .write(move |c| {
             let key = r.key();
             let existing = match store::get(c, &key)? {
-                Some(row) => Some(
-                    serde_json::from_str::<Location>(&row.object)
-                        .map_err(|e| DbError::Other(format!("stored location {key} unreadable: {e}")))?,
-                ),
+                Some(row) => Some(serde_json::from_str::<Location>(&row.object).map_err(|e| {
+                    DbError::Other(format!("stored location {key} unreadable: {e}"))
+                })?),
                 None => None,
             };
             let (loc, created) = match next_state(&r, existing, &target, &op) {
@@ -308,10 +320,15 @@ pub async fn apply(
             // PUT carries the canonical object; PATCH the fields as received.
             let body = match (&op, &target) {
                 (Op::Patch(p), _) => p.clone(),
-                (Op::Put(_), Target::Location) => serde_json::to_value(&loc).map_err(|e| DbError::Other(e.to_string()))?,
-                (Op::Put(_), Target::Evse(uid)) => serde_json::to_value(loc.evse(uid)).map_err(|e| DbError::Other(e.to_string()))?,
-                (Op::Put(_), Target::Connector(uid, cid)) => serde_json::to_value(loc.evse(uid).and_then(|e| e.connector(cid)))
+                (Op::Put(_), Target::Location) => {
+                    serde_json::to_value(&loc).map_err(|e| DbError::Other(e.to_string()))?
+                }
+                (Op::Put(_), Target::Evse(uid)) => serde_json::to_value(loc.evse(uid))
                     .map_err(|e| DbError::Other(e.to_string()))?,
+                (Op::Put(_), Target::Connector(uid, cid)) => {
+                    serde_json::to_value(loc.evse(uid).and_then(|e| e.connector(cid)))
+                        .map_err(|e| DbError::Other(e.to_string()))?
+                }
             };
             let method = match op {
                 Op::Put(_) => "PUT",
@@ -333,7 +350,10 @@ pub async fn apply(
                 },
                 &recipients,
             )?;
-            Ok(Ok(Applied { created, deliveries }))
+            Ok(Ok(Applied {
+                created,
+                deliveries,
+            }))
         })
         .await??;
     if result.deliveries > 0 {

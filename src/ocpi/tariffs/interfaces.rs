@@ -6,8 +6,8 @@
 use actix_web::{HttpRequest, web};
 use serde_json::Value;
 
-use crate::db::locations::{self as store, TariffRow, object_key};
 use crate::db::DbError;
+use crate::db::locations::{self as store, TariffRow, object_key};
 use crate::error::AppError;
 use crate::http::auth::RoutedCaller;
 use crate::http::envelope::OcpiResponse;
@@ -25,7 +25,11 @@ pub async fn store_tariff(
     source_platform: Option<String>,
     tariff: Tariff,
 ) -> Result<bool, AppError> {
-    let key = object_key(tariff.country_code.as_str(), tariff.party_id.as_str(), tariff.id.as_str());
+    let key = object_key(
+        tariff.country_code.as_str(),
+        tariff.party_id.as_str(),
+        tariff.id.as_str(),
+    );
     let row = TariffRow {
         key: key.clone(),
         country_code: tariff.country_code.as_str().to_ascii_uppercase(),
@@ -82,19 +86,31 @@ fn address(req: &HttpRequest, caller: &RoutedCaller) -> Result<(String, String, 
     let pid = m.get("party_id").unwrap_or_default().to_string();
     let id = m.get("tariff_id").unwrap_or_default().to_string();
     if id.is_empty() || id.len() > 36 || !id.chars().all(|c| (' '..='~').contains(&c)) {
-        return Err(AppError::invalid(format!("URL segment `tariff_id`: `{id}` is not a CiString(36)")));
+        return Err(AppError::invalid(format!(
+            "URL segment `tariff_id`: `{id}` is not a CiString(36)"
+        )));
     }
     if !caller
         .roles
         .iter()
         .any(|r| r.country_code.eq_ignore_ascii_case(&cc) && r.party_id.eq_ignore_ascii_case(&pid))
     {
-        return Err(AppError::NotFound(format!("{cc}/{pid} is not one of your credentials roles")));
+        return Err(AppError::NotFound(format!(
+            "{cc}/{pid} is not one of your credentials roles"
+        )));
     }
     Ok((cc, pid, id))
 }
 
 /// GET: the tariff as the hub stores it.
+#[utoipa::path(get, path = "/ocpi/2.2.1/receiver/tariffs/{country_code}/{party_id}/{tariff_id}", tag = "tariffs",
+    params(
+        ("country_code" = String, Path, description = "CPO country code, one of the caller's roles"),
+        ("party_id" = String, Path, description = "CPO party id"),
+        ("tariff_id" = String, Path, description = "Tariff.id"),
+    ),
+    responses((status = 200, description = "Envelope with the Tariff", body = super::model::Tariff), (status = 404, description = "Unknown tariff")),
+    security(("ocpi_token" = [])))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -107,10 +123,21 @@ pub async fn get(
         .read(move |c| store::get_tariff(c, &key))
         .await?
         .ok_or_else(|| AppError::NotFound(format!("unknown tariff {cc}/{pid}/{id}")))?;
-    Ok(OcpiResponse::ok(serde_json::from_str(&row.object).map_err(AppError::internal)?))
+    Ok(OcpiResponse::ok(
+        serde_json::from_str(&row.object).map_err(AppError::internal)?,
+    ))
 }
 
 /// PUT: a new or replaced tariff (201 when new).
+#[utoipa::path(put, path = "/ocpi/2.2.1/receiver/tariffs/{country_code}/{party_id}/{tariff_id}", tag = "tariffs",
+    params(
+        ("country_code" = String, Path, description = "CPO country code, one of the caller's roles"),
+        ("party_id" = String, Path, description = "CPO party id"),
+        ("tariff_id" = String, Path, description = "Tariff.id"),
+    ),
+    request_body = super::model::Tariff,
+    responses((status = 201, description = "Created"), (status = 200, description = "Replaced, or OCPI 2001 naming the invalid field")),
+    security(("ocpi_token" = [])))]
 pub async fn put(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -129,7 +156,9 @@ pub async fn put(
         ("id", id.as_str(), tariff.id.as_str()),
     ] {
         if !url.eq_ignore_ascii_case(body) {
-            return Err(AppError::invalid(format!("field `{field}`: `{body}` differs from `{url}` in the URL")));
+            return Err(AppError::invalid(format!(
+                "field `{field}`: `{body}` differs from `{url}` in the URL"
+            )));
         }
     }
     let created = store_tariff(&state, Some(caller.caller.platform.id.clone()), tariff).await?;
@@ -141,6 +170,14 @@ pub async fn put(
 }
 
 /// DELETE: the tariff is gone; eMSPs are told with a DELETE.
+#[utoipa::path(delete, path = "/ocpi/2.2.1/receiver/tariffs/{country_code}/{party_id}/{tariff_id}", tag = "tariffs",
+    params(
+        ("country_code" = String, Path, description = "CPO country code, one of the caller's roles"),
+        ("party_id" = String, Path, description = "CPO party id"),
+        ("tariff_id" = String, Path, description = "Tariff.id"),
+    ),
+    responses((status = 200, description = "Deleted"), (status = 404, description = "Unknown tariff")),
+    security(("ocpi_token" = [])))]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -160,7 +197,9 @@ pub async fn delete(
         })
         .await?;
     match removed {
-        None => Err(AppError::NotFound(format!("unknown tariff {cc}/{pid}/{id}"))),
+        None => Err(AppError::NotFound(format!(
+            "unknown tariff {cc}/{pid}/{id}"
+        ))),
         Some(n) => {
             if n > 0 {
                 state.outbox_wakeup.notify();
@@ -171,6 +210,15 @@ pub async fn delete(
 }
 
 /// Sender: a page of tariffs, oldest change first.
+#[utoipa::path(get, path = "/ocpi/2.2.1/sender/tariffs", tag = "tariffs",
+    params(
+        ("date_from" = Option<String>, Query, description = "last_updated >= date_from"),
+        ("date_to" = Option<String>, Query, description = "last_updated < date_to"),
+        ("offset" = Option<u64>, Query, description = "first object, default 0"),
+        ("limit" = Option<u64>, Query, description = "page size, capped by X-Limit"),
+    ),
+    responses((status = 200, description = "Envelope with a page of Tariffs; headers X-Total-Count, X-Limit, Link", body = Vec<super::model::Tariff>)),
+    security(("ocpi_token" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     _caller: RoutedCaller,

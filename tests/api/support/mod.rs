@@ -16,6 +16,8 @@ pub struct TestApp {
     pub state: actix_web::web::Data<AppState>,
     pub http: reqwest::Client,
     pub admin_token: String,
+    pub database_url: String,
+    server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -57,12 +59,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     tweak(&mut s);
+    let database_url = s.database_url.clone();
     let app = tokio::task::spawn_blocking(move || Application::build(s))
         .await
         .unwrap()
         .expect("hub starts");
     let port = app.port();
     let state = app.state();
+    let server = app.server_handle();
     tokio::spawn(app.run_until_stopped());
     let admin_token = state.keys.mint_admin("test", 600).unwrap();
     TestApp {
@@ -70,6 +74,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         state,
         http: reqwest::Client::new(),
         admin_token,
+        database_url,
+        server,
         _dir: dir,
     }
 }
@@ -79,6 +85,11 @@ pub fn b64(token: &str) -> String {
 }
 
 impl TestApp {
+    /// Stop the HTTP server and the push worker (the database stays).
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -225,7 +236,8 @@ impl FakePartner {
                 "version": "2.2.1",
                 "endpoints": [
                     {"identifier": "credentials", "role": "SENDER", "url": format!("{uri}/ocpi/2.2.1/credentials")},
-                    {"identifier": "locations", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/locations")}
+                    {"identifier": "locations", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/locations")},
+                    {"identifier": "tariffs", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/tariffs")}
                 ]
             }))))
             .mount(&self.server)
