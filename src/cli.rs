@@ -35,6 +35,23 @@ pub enum Command {
         #[command(subcommand)]
         command: PartyCommand,
     },
+    /// Locations of the hub's own charge points.
+    Location {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Tariffs of the hub's own charge points.
+    Tariff {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Create or replace from a JSON file holding one OCPI object or an array; validated like a
+    /// partner's push, then pushed to every eMSP by the running hub.
+    Import { file: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +138,24 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Party { command } => party(settings, command).await,
+        Command::Location {
+            command: ImportCommand::Import { file },
+        } => {
+            let doc = crate::ocpi::import::read_file(&file)?;
+            let state = offline_state(settings)?;
+            let r = crate::ocpi::import::import_locations(&state, doc).await?;
+            println!("{} location(s) created, {} updated", r.created, r.updated);
+            Ok(())
+        }
+        Command::Tariff {
+            command: ImportCommand::Import { file },
+        } => {
+            let doc = crate::ocpi::import::read_file(&file)?;
+            let state = offline_state(settings)?;
+            let r = crate::ocpi::import::import_tariffs(&state, doc).await?;
+            println!("{} tariff(s) created, {} updated", r.created, r.updated);
+            Ok(())
+        }
     }
 }
 

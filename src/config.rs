@@ -42,6 +42,11 @@ pub struct Settings {
     pub party_id: String,
     pub business_name: String,
     pub business_website: Option<String>,
+    /// The CPO identity of the hub's own charge points (defaults: the hub's own).
+    pub cpo_country_code: Option<String>,
+    pub cpo_party_id: Option<String>,
+    /// Tariff of the hub's own connectors that list no `tariff_ids`.
+    pub default_tariff_id: Option<String>,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Base64 of a 32-byte master secret (`HUB_SIGNING_KEY`). When absent the hub generates one
@@ -90,6 +95,18 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("HUB_PARTY_ID", "the hub's party id (3 characters)"),
     ("HUB_BUSINESS_NAME", "the hub's business name"),
     ("HUB_BUSINESS_WEBSITE", "the hub's website (optional)"),
+    (
+        "HUB_CPO_COUNTRY_CODE",
+        "country code of the hub's own charge points (default HUB_COUNTRY_CODE)",
+    ),
+    (
+        "HUB_CPO_PARTY_ID",
+        "party id of the hub's own charge points (default HUB_PARTY_ID)",
+    ),
+    (
+        "HUB_DEFAULT_TARIFF_ID",
+        "tariff of own connectors without tariff_ids",
+    ),
     ("HUB_LOG_FORMAT", "pretty (default) or json"),
     ("HUB_LOG_LEVEL", "tracing filter, default info"),
     (
@@ -138,6 +155,9 @@ impl Default for Settings {
             party_id: "HUB".to_string(),
             business_name: "ocpi-hub".to_string(),
             business_website: None,
+            cpo_country_code: None,
+            cpo_party_id: None,
+            default_tariff_id: None,
             log_format: LogFormat::Pretty,
             log_level: "info".to_string(),
             signing_key: None,
@@ -266,6 +286,33 @@ impl Settings {
                 .map_err(|e| ConfigError::new("HUB_BUSINESS_WEBSITE", e.to_string()))?;
             s.business_website = Some(v.to_string());
         }
+        if let Some(v) = get("HUB_CPO_COUNTRY_CODE") {
+            if v.len() != 2 || !v.chars().all(|c| c.is_ascii_alphabetic()) {
+                return Err(ConfigError::new(
+                    "HUB_CPO_COUNTRY_CODE",
+                    "must be two letters",
+                ));
+            }
+            s.cpo_country_code = Some(v.to_ascii_uppercase());
+        }
+        if let Some(v) = get("HUB_CPO_PARTY_ID") {
+            if v.len() != 3 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ConfigError::new(
+                    "HUB_CPO_PARTY_ID",
+                    "must be three letters or digits",
+                ));
+            }
+            s.cpo_party_id = Some(v.to_ascii_uppercase());
+        }
+        if let Some(v) = get("HUB_DEFAULT_TARIFF_ID") {
+            if v.len() > 36 || !v.chars().all(|c| ('!'..='~').contains(&c)) {
+                return Err(ConfigError::new(
+                    "HUB_DEFAULT_TARIFF_ID",
+                    "must be a CiString(36)",
+                ));
+            }
+            s.default_tariff_id = Some(v.to_string());
+        }
         if let Some(v) = get("HUB_LOG_FORMAT") {
             s.log_format = match v.to_ascii_lowercase().as_str() {
                 "pretty" => LogFormat::Pretty,
@@ -323,6 +370,18 @@ impl Settings {
             ));
         }
         Ok(s)
+    }
+
+    /// The CPO party of the hub's own charge points.
+    pub fn own_cpo(&self) -> (String, String) {
+        (
+            self.cpo_country_code
+                .clone()
+                .unwrap_or_else(|| self.country_code.clone()),
+            self.cpo_party_id
+                .clone()
+                .unwrap_or_else(|| self.party_id.clone()),
+        )
     }
 
     /// The directory of a `sqlite://` database file, created before opening it.

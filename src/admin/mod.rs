@@ -482,3 +482,41 @@ pub async fn patch_party(
     let (p, roles) = found.ok_or_else(|| AppError::NotFound(format!("no partner {id}")))?;
     Ok(OcpiResponse::ok(summarize(&p, &roles)))
 }
+
+/// Create or replace locations of the hub's own charge points (one Location or an array).
+#[utoipa::path(
+    tag = "admin",
+    request_body(content = Object, description = "One OCPI Location or an array; owned by HUB_CPO_COUNTRY_CODE/HUB_CPO_PARTY_ID"),
+    responses((status = 200, description = "Envelope with counts", body = crate::ocpi::import::ImportReport),
+               (status = 401, description = "Missing, forged or expired admin token")),
+    security(("admin_jwt" = []))
+)]
+#[post("/admin/locations")]
+pub async fn post_locations(
+    state: web::Data<AppState>,
+    _a: Admin,
+    body: OcpiJson<crate::http::json::AnyJson>,
+) -> Result<OcpiResponse<crate::ocpi::import::ImportReport>, AppError> {
+    Ok(OcpiResponse::ok(
+        crate::ocpi::import::import_locations(&state, body.into_inner().0).await?,
+    ))
+}
+
+/// Create or replace tariffs of the hub's own charge points (one Tariff or an array).
+#[utoipa::path(
+    tag = "admin",
+    request_body(content = Object, description = "One OCPI Tariff or an array"),
+    responses((status = 200, description = "Envelope with counts", body = crate::ocpi::import::ImportReport),
+               (status = 401, description = "Missing, forged or expired admin token")),
+    security(("admin_jwt" = []))
+)]
+#[post("/admin/tariffs")]
+pub async fn post_tariffs(
+    state: web::Data<AppState>,
+    _a: Admin,
+    body: OcpiJson<crate::http::json::AnyJson>,
+) -> Result<OcpiResponse<crate::ocpi::import::ImportReport>, AppError> {
+    Ok(OcpiResponse::ok(
+        crate::ocpi::import::import_tariffs(&state, body.into_inner().0).await?,
+    ))
+}

@@ -27,7 +27,9 @@ pub fn parse_body<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, App
 }
 
 /// Turn a JSON value into `T`: 2001 naming the field on a type or rule violation.
-pub fn parse_value<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, AppError> {
+pub fn parse_value<T: DeserializeOwned + Validate>(
+    value: serde_json::Value,
+) -> Result<T, AppError> {
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -129,5 +131,16 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for OcpiJson<T> {
             }
             parse_body::<T>(&body).map(OcpiJson)
         })
+    }
+}
+
+/// Any JSON value, for bodies checked further by the handler.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct AnyJson(pub serde_json::Value);
+
+impl Validate for AnyJson {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        Ok(())
     }
 }

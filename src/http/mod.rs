@@ -22,6 +22,9 @@ const KNOWN_PATHS: &[&str] = &[
     "/admin/parties",
     "/admin/parties/connect",
     "/admin/outbox",
+    "/admin/locations",
+    "/admin/tariffs",
+    "/api/locations/search",
     "/health",
     "/ready",
     "/openapi.json",
@@ -51,8 +54,12 @@ pub async fn fallback(req: HttpRequest) -> HttpResponse {
 
 /// 405 in the envelope, for resources that list their methods.
 pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    AppError::MethodNotAllowed(format!("{} is not supported on {}", req.method(), req.path()))
-        .error_response()
+    AppError::MethodNotAllowed(format!(
+        "{} is not supported on {}",
+        req.method(),
+        req.path()
+    ))
+    .error_response()
 }
 
 /// Query-string errors (from `web::Query`) as a 2001.

@@ -3,6 +3,8 @@
 pub mod client;
 pub mod credentials;
 pub mod hubclientinfo;
+pub mod import;
+pub mod search;
 pub mod locations;
 pub mod tariffs;
 pub mod types;

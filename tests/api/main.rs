@@ -5,6 +5,7 @@ mod credentials;
 mod locations;
 mod operations;
 mod outbox;
+mod search;
 mod signatures;
 mod support;
 mod transport;
