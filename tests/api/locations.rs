@@ -547,3 +547,110 @@ async fn tariffs_in_and_out() {
         ]
     );
 }
+
+/// Store `n` locations (2 EVSEs each) straight through the storage layer, spread over time.
+pub async fn seed_locations(app: &TestApp, n: usize) {
+    use ocpi_hub::ocpi::locations::model::Location;
+    use ocpi_hub::ocpi::locations::service::{Source, row_of};
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            let mut v = location(&format!("S{i:05}"), "52.3791300", "4.9001500");
+            // Ten locations per minute, so date windows cut between and inside equal instants.
+            let t = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap()
+                + chrono::Duration::seconds((i / 10 * 60) as i64);
+            v["last_updated"] = json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let loc: Location = serde_json::from_value(v).unwrap();
+            row_of(&loc, &Source::default(), chrono::Utc::now().naive_utc()).unwrap()
+        })
+        .collect();
+    app.state
+        .db
+        .write(move |c| {
+            for r in &rows {
+                ocpi_hub::db::locations::upsert(c, r, &[])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Follow `Link` from `first` to the end; every location id seen, in order.
+pub async fn crawl(app: &TestApp, token: &str, first: &str) -> (Vec<String>, usize) {
+    let mut next = Some(app.url(first));
+    let mut ids = Vec::new();
+    let mut evses = 0;
+    while let Some(url) = next {
+        let r = app
+            .http
+            .get(&url)
+            .header("Authorization", crate::support::b64(token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        next = r.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[1..l.find('>').unwrap()].to_string()
+        });
+        let v = body_json(r).await;
+        for l in v["data"].as_array().unwrap() {
+            ids.push(l["id"].as_str().unwrap().to_string());
+            evses += l["evses"].as_array().map_or(0, |e| e.len());
+        }
+    }
+    (ids, evses)
+}
+
+#[tokio::test]
+async fn sender_pages_ten_thousand_evses_exactly_once() {
+    let (app, _cpo, emsp_c, _) = hub_with_partners(|s| s.max_page_limit = 1000).await;
+    seed_locations(&app, 5000).await;
+    let (ids, evses) = crawl(&app, &emsp_c, "/ocpi/2.2.1/sender/locations?limit=700").await;
+    assert_eq!(evses, 10_000);
+    assert_eq!(ids.len(), 5000);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 5000, "each location exactly once");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "oldest first (ids follow time here)"
+    );
+
+    // Date windows: [from, to) slices that chain into the whole, each crawled by its Link chain.
+    let cuts = [
+        "2025-01-01T00:00:00Z",
+        "2025-01-01T01:00:30Z",
+        "2025-01-01T05:00:00Z",
+        "2025-01-02T00:00:00Z",
+    ];
+    let mut all = Vec::new();
+    for w in cuts.windows(2) {
+        let (part, _) = crawl(
+            &app,
+            &emsp_c,
+            &format!(
+                "/ocpi/2.2.1/sender/locations?date_from={}&date_to={}&limit=333",
+                w[0], w[1]
+            ),
+        )
+        .await;
+        let r = app
+            .get(
+                &format!(
+                    "/ocpi/2.2.1/sender/locations?date_from={}&date_to={}&limit=1",
+                    w[0], w[1]
+                ),
+                &emsp_c,
+            )
+            .await;
+        assert_eq!(
+            r.headers()["x-total-count"].to_str().unwrap(),
+            part.len().to_string()
+        );
+        all.extend(part);
+    }
+    assert_eq!(all, ids, "the windows partition the whole list");
+    // 00:00..01:00:30 holds minutes 0..=60: 61 minutes of ten locations.
+    let r = app.get("/ocpi/2.2.1/sender/locations?date_from=2025-01-01T00:00:00Z&date_to=2025-01-01T01:00:30Z", &emsp_c).await;
+    assert_eq!(r.headers()["x-total-count"], "610");
+}
