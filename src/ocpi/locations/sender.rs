@@ -33,7 +33,7 @@ pub async fn list(
     state: web::Data<AppState>,
     caller: RoutedCaller,
     page: Pagination,
-) -> Result<OcpiResponse<Vec<Value>>, AppError> {
+) -> Result<OcpiResponse<Vec<Box<serde_json::value::RawValue>>>, AppError> {
     let q = page.query.clone();
     let viewer = caller.roles.clone();
     let (rows, total) = state
@@ -46,9 +46,10 @@ pub async fn list(
         })
         .await?;
     let last = rows.last().map(|r| (r.last_updated, r.key.clone()));
+    // The stored JSON is canonical: it goes out as it is, without a parse and a re-serialise.
     let items = rows
-        .iter()
-        .map(|r| serde_json::from_str::<Value>(&r.object).map_err(AppError::internal))
+        .into_iter()
+        .map(|r| serde_json::value::RawValue::from_string(r.object).map_err(AppError::internal))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(page.respond(items, total, last.as_ref().map(|(t, k)| (*t, k.as_str()))))
 }
