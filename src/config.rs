@@ -69,6 +69,8 @@ pub struct Settings {
     pub outbox_lease_secs: u64,
     /// Deliveries in flight at once.
     pub outbox_concurrency: u32,
+    /// How long list pages may reuse the ordered keys of their query (0: never).
+    pub list_cache_ms: u64,
 }
 
 /// The environment variables the hub reads, with a one-line description each. README.md and
@@ -142,6 +144,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "how long a worker owns a delivery it is sending",
     ),
     ("HUB_OUTBOX_CONCURRENCY", "deliveries in flight at once"),
+    (
+        "HUB_LIST_CACHE_MS",
+        "how long list pages reuse the ordered keys of their query",
+    ),
 ];
 
 impl Default for Settings {
@@ -172,6 +178,7 @@ impl Default for Settings {
             outbox_poll_ms: 1000,
             outbox_lease_secs: 120,
             outbox_concurrency: 32,
+            list_cache_ms: 2000,
         }
     }
 }
@@ -362,6 +369,9 @@ impl Settings {
         }
         if let Some(v) = get("HUB_OUTBOX_CONCURRENCY") {
             s.outbox_concurrency = parse_range("HUB_OUTBOX_CONCURRENCY", v, 1, 1024)?;
+        }
+        if let Some(v) = get("HUB_LIST_CACHE_MS") {
+            s.list_cache_ms = parse_range("HUB_LIST_CACHE_MS", v, 0, 3_600_000)?;
         }
         if s.outbox_lease_secs <= s.outbound_timeout_secs {
             return Err(ConfigError::new(

@@ -16,6 +16,8 @@ pub struct AppState {
     pub client: OcpiClient,
     /// Wakes this process's push worker after a change was enqueued.
     pub outbox_wakeup: Arc<crate::push::worker::Wakeup>,
+    /// Ordered keys of recent location list queries.
+    pub location_lists: crate::db::list_cache::ListCache,
 }
 
 impl AppState {

@@ -151,37 +151,31 @@ fn visible<'a>(
     Ok(q)
 }
 
-/// How many locations `viewer` may see within the date filters (`X-Total-Count`).
-pub fn count(
+/// Every visible location's sort key, in list order (for the list cache).
+pub fn keys(
     conn: &mut DbConnection,
     q: &PageQuery,
     viewer: Option<&[PartyRef]>,
-) -> Result<i64, DbError> {
-    Ok(visible(conn, viewer, q)?.count().get_result(conn)?)
+) -> Result<Vec<(NaiveDateTime, String)>, DbError> {
+    Ok(visible(conn, viewer, q)?
+        .select((locations::last_updated, locations::key))
+        .order((locations::last_updated.asc(), locations::key.asc()))
+        .load(conn)?)
 }
 
-/// One page in `(last_updated, key)` order; with a cursor, seeks on the index.
-pub fn page(
-    conn: &mut DbConnection,
-    q: &PageQuery,
-    viewer: Option<&[PartyRef]>,
-) -> Result<Vec<LocationRow>, DbError> {
-    let mut query = visible(conn, viewer, q)?;
-    let mut offset = q.offset;
-    if let Some((ts, key)) = &q.after {
-        query = query.filter(locations::last_updated.ge(*ts)).filter(
-            locations::last_updated
-                .gt(*ts)
-                .or(locations::key.gt(key.clone())),
-        );
-        offset = 0;
-    }
-    Ok(query
+/// The rows of `keys`, in the order of `keys` (missing ones left out).
+pub fn get_many(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<LocationRow>, DbError> {
+    let mut rows: Vec<LocationRow> = locations::table
+        .filter(locations::key.eq_any(keys))
         .select(LocationRow::as_select())
-        .order((locations::last_updated.asc(), locations::key.asc()))
-        .offset(offset)
-        .limit(q.limit)
-        .load(conn)?)
+        .load(conn)?;
+    let pos: std::collections::HashMap<&str, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    rows.sort_by_key(|r| pos.get(r.key.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(rows)
 }
 
 /// Locations inside a latitude/longitude box (1e-7 degrees), for the app search.

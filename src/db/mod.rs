@@ -3,6 +3,7 @@
 
 pub mod dialect;
 pub mod keys;
+pub mod list_cache;
 pub mod locations;
 pub mod migrations;
 pub mod outbox;

@@ -24,6 +24,8 @@ pub struct Caller {
     pub token: String,
     /// True when the header carried the token Base64-encoded.
     pub encoded: bool,
+    /// The platform's active roles (loaded with the token, in the same database round trip).
+    pub roles: Vec<super::routing::PartyRef>,
 }
 
 impl Caller {
@@ -78,10 +80,25 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, AppError> {
     let hash = token_hash(&token);
     let found = state
         .db
-        .read(move |c| platforms::find_by_token(c, &hash))
+        .read(move |c| {
+            Ok(match platforms::find_by_token(c, &hash)? {
+                None => None,
+                Some((row, p)) => {
+                    let roles = platforms::roles_of(c, &p.id)?;
+                    Some((row, p, roles))
+                }
+            })
+        })
         .await?;
-    let (row, platform) = found
+    let (row, platform, roles) = found
         .ok_or_else(|| AppError::Unauthorized("unknown or revoked credentials token".into()))?;
+    let roles = roles
+        .into_iter()
+        .map(|r| super::routing::PartyRef {
+            country_code: r.country_code,
+            party_id: r.party_id,
+        })
+        .collect();
     if platform.auth_base64 != encoded {
         let id = platform.id.clone();
         state
@@ -95,6 +112,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, AppError> {
         token_kind: row.kind,
         token,
         encoded,
+        roles,
     })
 }
 
@@ -195,21 +213,7 @@ impl FromRequest for RoutedCaller {
         Box::pin(async move {
             let c = authenticate_registered(&req).await?;
             let headers = super::routing::RoutingHeaders::parse(req.headers())?;
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::internal("application state missing"))?
-                .clone();
-            let pid = c.platform.id.clone();
-            let roles: Vec<super::routing::PartyRef> = state
-                .db
-                .read(move |conn| platforms::roles_of(conn, &pid))
-                .await?
-                .into_iter()
-                .map(|r| super::routing::PartyRef {
-                    country_code: r.country_code,
-                    party_id: r.party_id,
-                })
-                .collect();
+            let roles = c.roles.clone();
             let from = headers.check_from(&roles)?;
             Ok(RoutedCaller {
                 caller: c,

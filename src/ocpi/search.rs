@@ -41,21 +41,7 @@ impl FromRequest for Searcher {
                 return Ok(Searcher(None));
             }
             let c = PartyCaller::from_request(&req, &mut payload).await?.0;
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::internal("application state missing"))?
-                .clone();
-            let id = c.platform.id.clone();
-            let roles = state
-                .db
-                .read(move |conn| crate::db::platforms::roles_of(conn, &id))
-                .await?
-                .into_iter()
-                .map(|r| PartyRef {
-                    country_code: r.country_code,
-                    party_id: r.party_id,
-                })
-                .collect();
+            let roles = c.roles;
             Ok(Searcher(Some(roles)))
         })
     }

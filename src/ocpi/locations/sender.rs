@@ -35,17 +35,38 @@ pub async fn list(
     page: Pagination,
 ) -> Result<OcpiResponse<Vec<Box<serde_json::value::RawValue>>>, AppError> {
     let q = page.query.clone();
-    let viewer = caller.roles.clone();
-    let (rows, total) = state
-        .db
-        .read(move |c| {
-            Ok((
-                store::page(c, &q, Some(&viewer))?,
-                store::count(c, &q, Some(&viewer))?,
-            ))
-        })
-        .await?;
-    let last = rows.last().map(|r| (r.last_updated, r.key.clone()));
+    let mut viewer = caller.roles.clone();
+    viewer.sort_by(|a, b| (&a.country_code, &a.party_id).cmp(&(&b.country_code, &b.party_id)));
+    let cache_id = format!(
+        "{}|{:?}|{:?}",
+        viewer
+            .iter()
+            .map(|p| format!("{}/{}", p.country_code, p.party_id))
+            .collect::<Vec<_>>()
+            .join(","),
+        q.date_from,
+        q.date_to
+    );
+    let keys = match state.location_lists.get(&cache_id) {
+        Some(k) => k,
+        None => {
+            let generation = state.location_lists.generation();
+            let (q2, v2) = (q.clone(), viewer.clone());
+            let loaded = state
+                .db
+                .read(move |c| store::keys(c, &q2, Some(&v2)))
+                .await?;
+            state.location_lists.put(cache_id, generation, loaded)
+        }
+    };
+    let total = keys.len() as i64;
+    let start = (q.offset.max(0) as usize).min(keys.len());
+    let end = start
+        .saturating_add(q.limit.max(0) as usize)
+        .min(keys.len());
+    let wanted: Vec<String> = keys[start..end].iter().map(|(_, k)| k.clone()).collect();
+    let last = keys[start..end].last().map(|(t, k)| (*t, k.clone()));
+    let rows = state.db.read(move |c| store::get_many(c, &wanted)).await?;
     // The stored JSON is canonical: it goes out as it is, without a parse and a re-serialise.
     let items = rows
         .into_iter()

@@ -356,6 +356,7 @@ pub async fn apply(
             }))
         })
         .await??;
+    state.location_lists.invalidate();
     if result.deliveries > 0 {
         state.outbox_wakeup.notify();
     }
