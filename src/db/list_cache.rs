@@ -27,6 +27,8 @@ pub struct ListCache {
     ttl: Duration,
     max_entries: usize,
     entries: Mutex<HashMap<String, Entry>>,
+    /// One load at a time: concurrent misses wait for it instead of all scanning the table.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl ListCache {
@@ -36,7 +38,26 @@ impl ListCache {
             ttl,
             max_entries,
             entries: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The cached keys of `id`, or `load`ed (once, however many callers miss together).
+    pub async fn get_or_load<F, Fut, E>(&self, id: String, load: F) -> Result<Keys, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(NaiveDateTime, String)>, E>>,
+    {
+        if let Some(k) = self.get(&id) {
+            return Ok(k);
+        }
+        let _one = self.loading.lock().await;
+        if let Some(k) = self.get(&id) {
+            return Ok(k);
+        }
+        let generation = self.generation();
+        let keys = load().await?;
+        Ok(self.put(id, generation, keys))
     }
 
     /// Read before loading keys; pass to [`ListCache::put`].

@@ -47,18 +47,13 @@ pub async fn list(
         q.date_from,
         q.date_to
     );
-    let keys = match state.location_lists.get(&cache_id) {
-        Some(k) => k,
-        None => {
-            let generation = state.location_lists.generation();
-            let (q2, v2) = (q.clone(), viewer.clone());
-            let loaded = state
-                .db
-                .read(move |c| store::keys(c, &q2, Some(&v2)))
-                .await?;
-            state.location_lists.put(cache_id, generation, loaded)
-        }
-    };
+    let (q2, v2, db) = (q.clone(), viewer.clone(), state.db.clone());
+    let keys = state
+        .location_lists
+        .get_or_load(cache_id, || async move {
+            db.read(move |c| store::keys(c, &q2, Some(&v2))).await
+        })
+        .await?;
     let total = keys.len() as i64;
     let start = (q.offset.max(0) as usize).min(keys.len());
     let end = start
