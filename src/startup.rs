@@ -65,10 +65,10 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
         settings.allow_private_targets,
     )
     .map_err(AppError::internal)?;
-    let location_lists = crate::db::list_cache::ListCache::new(
+    let location_lists = Arc::new(crate::db::list_cache::ListCache::new(
         std::time::Duration::from_millis(settings.list_cache_ms),
         256,
-    );
+    ));
     Ok(AppState {
         location_lists,
         settings,

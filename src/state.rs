@@ -17,7 +17,7 @@ pub struct AppState {
     /// Wakes this process's push worker after a change was enqueued.
     pub outbox_wakeup: Arc<crate::push::worker::Wakeup>,
     /// Ordered keys of recent location list queries.
-    pub location_lists: crate::db::list_cache::ListCache,
+    pub location_lists: Arc<crate::db::list_cache::ListCache>,
 }
 
 impl AppState {

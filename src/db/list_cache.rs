@@ -28,7 +28,7 @@ pub struct ListCache {
     max_entries: usize,
     entries: Mutex<HashMap<String, Entry>>,
     /// One load at a time: concurrent misses wait for it instead of all scanning the table.
-    loading: tokio::sync::Mutex<()>,
+    loading: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ListCache {
@@ -38,18 +38,34 @@ impl ListCache {
             ttl,
             max_entries,
             entries: Mutex::new(HashMap::new()),
-            loading: tokio::sync::Mutex::new(()),
+            loading: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
-    /// The cached keys of `id`, or `load`ed (once, however many callers miss together).
-    pub async fn get_or_load<F, Fut, E>(&self, id: String, load: F) -> Result<Keys, E>
+    /// The cached keys of `id`, or `load`ed (once, however many callers miss together). An
+    /// entry that only aged past `ttl` (no write in this process since) is served while one
+    /// background task reloads it, so readers never queue behind the periodic reload.
+    pub async fn get_or_load<F, Fut, E>(self: &Arc<Self>, id: String, load: F) -> Result<Keys, E>
     where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<(NaiveDateTime, String)>, E>>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Vec<(NaiveDateTime, String)>, E>> + Send + 'static,
+        E: Send + 'static,
     {
         if let Some(k) = self.get(&id) {
             return Ok(k);
+        }
+        if let Some(stale) = self.aged(&id) {
+            if let Ok(guard) = self.loading.clone().try_lock_owned() {
+                let this = self.clone();
+                let generation = self.generation();
+                tokio::spawn(async move {
+                    if let Ok(keys) = load().await {
+                        this.put(id, generation, keys);
+                    }
+                    drop(guard);
+                });
+            }
+            return Ok(stale);
         }
         let _one = self.loading.lock().await;
         if let Some(k) = self.get(&id) {
@@ -58,6 +74,19 @@ impl ListCache {
         let generation = self.generation();
         let keys = load().await?;
         Ok(self.put(id, generation, keys))
+    }
+
+    /// An entry of the current generation that is past its `ttl`.
+    fn aged(&self, id: &str) -> Option<Keys> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let now_gen = self.generation();
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(id)
+            .filter(|e| e.generation == now_gen)
+            .map(|e| e.keys.clone())
     }
 
     /// Read before loading keys; pass to [`ListCache::put`].
@@ -141,6 +170,45 @@ mod tests {
         short.put("a".into(), short.generation(), k("1"));
         std::thread::sleep(Duration::from_millis(5));
         assert!(short.get("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn aged_entries_are_served_while_one_reload_runs() {
+        let c = Arc::new(ListCache::new(Duration::from_millis(1), 4));
+        let loads = Arc::new(AtomicU64::new(0));
+        let load = |v: &'static str, n: Arc<AtomicU64>| {
+            move || async move {
+                n.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ()>(k(v))
+            }
+        };
+        let first = c
+            .get_or_load("a".into(), load("old", loads.clone()))
+            .await
+            .unwrap();
+        assert_eq!(first[0].1, "old");
+        std::thread::sleep(Duration::from_millis(5));
+        // Aged: the old keys come back at once; the reload happens in the background.
+        let again = c
+            .get_or_load("a".into(), load("new", loads.clone()))
+            .await
+            .unwrap();
+        assert_eq!(again[0].1, "old");
+        for _ in 0..100 {
+            if c.aged("a").is_some_and(|k| k[0].1 == "new") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(c.aged("a").unwrap()[0].1, "new");
+        // A write in this process: the next reader waits for fresh keys.
+        c.invalidate();
+        let fresh = c
+            .get_or_load("a".into(), load("newest", loads.clone()))
+            .await
+            .unwrap();
+        assert_eq!(fresh[0].1, "newest");
+        assert_eq!(loads.load(Ordering::SeqCst), 3);
     }
 
     #[test]
