@@ -7,6 +7,8 @@ pub mod import;
 pub mod locations;
 pub mod search;
 pub mod tariffs;
+#[cfg(test)]
+pub mod test_support;
 pub mod types;
 pub mod versions;
 

@@ -970,31 +970,7 @@ mod tests {
     use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
 
-    const EXAMPLES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/ref/ocpi-2.2.1/examples/"
-    );
-
-    fn example(name: &str) -> Value {
-        let bytes = std::fs::read(format!("{EXAMPLES}{name}")).unwrap();
-        serde_json::from_slice(&bytes).unwrap()
-    }
-
-    /// JSON equality where numbers compare by value (`0.50` vs `0.5`, `372` vs `372.0`).
-    fn same_json(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-            }
-            _ => a == b,
-        }
-    }
+    use crate::ocpi::test_support::{example, example_names, same_json};
 
     /// Parses `value` as `T` through the hub's body parser, writes it back, parses that again:
     /// both parses agree and the written JSON is the input (numbers by value).
@@ -1014,12 +990,10 @@ mod tests {
     #[test]
     fn spec_examples_round_trip() {
         let mut seen = 0;
-        let mut names: Vec<String> = std::fs::read_dir(EXAMPLES)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+        let names: Vec<String> = example_names()
+            .into_iter()
             .filter(|n| n.starts_with("location_") || n.starts_with("type_displaytext"))
             .collect();
-        names.sort();
         for name in &names {
             let v = example(name);
             match name.as_str() {
@@ -1058,7 +1032,7 @@ mod tests {
             }
             seen += 1;
         }
-        assert!(seen >= 15, "only {seen} examples found in {EXAMPLES}");
+        assert!(seen >= 15, "only {seen} examples found");
     }
 
     #[test]

@@ -370,31 +370,7 @@ mod tests {
     use crate::http::json::parse_body;
     use serde_json::{Value, json};
 
-    const EXAMPLES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/ref/ocpi-2.2.1/examples/"
-    );
-
-    fn example(name: &str) -> Value {
-        let bytes = std::fs::read(format!("{EXAMPLES}{name}")).unwrap();
-        serde_json::from_slice(&bytes).unwrap()
-    }
-
-    /// JSON equality where numbers compare by value (`0.50` vs `0.5`).
-    fn same_json(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-            }
-            _ => a == b,
-        }
-    }
+    use crate::ocpi::test_support::{example, example_names, same_json};
 
     fn parse(v: &Value) -> Result<Tariff, String> {
         parse_body::<Tariff>(v.to_string().as_bytes()).map_err(|e| e.to_string())
@@ -411,12 +387,10 @@ mod tests {
 
     #[test]
     fn spec_examples_round_trip() {
-        let mut names: Vec<String> = std::fs::read_dir(EXAMPLES)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+        let names: Vec<String> = example_names()
+            .into_iter()
             .filter(|n| n.starts_with("tariff"))
             .collect();
-        names.sort();
         let mut seen = 0;
         for name in &names {
             let v = example(name);
@@ -433,10 +407,7 @@ mod tests {
             }
             seen += 1;
         }
-        assert!(
-            seen >= 19,
-            "only {seen} tariff examples found in {EXAMPLES}"
-        );
+        assert!(seen >= 19, "only {seen} tariff examples found");
     }
 
     #[test]
