@@ -4,7 +4,8 @@
 //! Run: `BENCH_DATABASE_URL=postgres://… cargo bench --bench locations_list` (SQLite in a temp
 //! dir when unset). `BENCH_LOCATIONS` (default 50000) and `BENCH_SECONDS` (default 10) adjust it.
 //! Reports: first vs deepest page (medians), closed-loop throughput with 32 clients, and latency
-//! percentiles of an open-loop run at 500 req/s.
+//! percentiles of an open-loop run at 500 req/s. `BENCH_SERVE_SECS=N` only seeds and serves for
+//! N seconds (printing the URL and Authorization header) for an external load generator.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -151,6 +152,12 @@ fn main() {
 
         let auth = format!("Token {}", base64_encode(&token));
         let base = format!("http://127.0.0.1:{port}/ocpi/2.2.1/sender/locations");
+        if let Ok(hold) = std::env::var("BENCH_SERVE_SECS") {
+            // Serve for an external load generator (e.g. wrk) instead of measuring here.
+            println!("serving {base}?offset=25000&limit=100 with Authorization: {auth}");
+            tokio::time::sleep(Duration::from_secs(hold.parse().unwrap_or(60))).await;
+            return;
+        }
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
         let deepest = n - 100;
 
