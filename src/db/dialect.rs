@@ -12,3 +12,15 @@ pub fn advisory_xact_lock(conn: &mut DbConnection, key: i64) -> Result<(), DbErr
     }
     Ok(())
 }
+
+/// Lock one platform row until the transaction ends (PostgreSQL `FOR UPDATE`), so that two
+/// handshakes of one partner cannot both pass their checks. SQLite's write transactions are
+/// already exclusive (`BEGIN IMMEDIATE`).
+pub fn lock_platform(conn: &mut DbConnection, platform_id: &str) -> Result<(), DbError> {
+    if let DbConnection::Pg(c) = conn {
+        diesel::sql_query("SELECT id FROM platforms WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(platform_id)
+            .execute(c)?;
+    }
+    Ok(())
+}

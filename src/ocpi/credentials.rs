@@ -393,7 +393,9 @@ pub async fn post_credentials(
     state
         .db
         .write(move |c| {
-            // A concurrent POST may have won: Token A must still be live.
+            // A concurrent POST may have won: with the platform row locked, Token A must
+            // still be live.
+            crate::db::dialect::lock_platform(c, &pid)?;
             let still = platforms::find_by_token(c, &token_a_hash)?;
             if still.is_none() {
                 return Ok(false);

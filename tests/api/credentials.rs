@@ -478,3 +478,35 @@ async fn failed_connect_leaves_nothing_behind() {
     assert_eq!(body_json(r).await["status_code"], 3001);
     assert_eq!(app.parties().await, Vec::<Value>::new());
 }
+
+#[tokio::test]
+async fn two_simultaneous_registrations_with_one_token_a_make_one_partner() {
+    let app = spawn_app().await;
+    let partner = FakePartner::start("tok-b").await;
+    let (_, token_a) = app.register_party("EMSP", "NL", "ABC").await;
+    let creds = partner.credentials("EMSP", "NL", "ABC");
+    let (r1, r2) = tokio::join!(
+        app.send_json(Method::POST, "/ocpi/2.2.1/credentials", &token_a, &creds),
+        app.send_json(Method::POST, "/ocpi/2.2.1/credentials", &token_a, &creds)
+    );
+    let mut statuses = vec![r1.status().as_u16(), r2.status().as_u16()];
+    statuses.sort();
+    assert!(
+        statuses == vec![201, 401] || statuses == vec![201, 405],
+        "{statuses:?}"
+    );
+    let winner = if r1.status() == 201 { r1 } else { r2 };
+    let token_c = body_json(winner).await["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.get("/ocpi/2.2.1/sender/hubclientinfo", &token_c)
+            .await
+            .status(),
+        200
+    );
+    let parties = app.parties().await;
+    assert_eq!(parties.len(), 1);
+    assert_eq!(parties[0]["roles"].as_array().unwrap().len(), 1);
+}
