@@ -66,9 +66,11 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
+            // journal_mode=WAL is persistent: set once in `Db::connect`, before the pool opens
+            // several connections at once (switching it needs an exclusive lock).
             c.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -98,6 +100,12 @@ impl Db {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     DbError::Other(format!("cannot create {}: {e}", parent.display()))
                 })?;
+            }
+            if path != ":memory:" {
+                let mut first = SqliteConnection::establish(&path)?;
+                first
+                    .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+                    .map_err(DbError::Query)?;
             }
             (Backend::Sqlite, path)
         } else {
