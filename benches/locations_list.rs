@@ -103,6 +103,7 @@ fn main() {
     rt.block_on(async move {
         let settings = Settings {
             http_addr: "127.0.0.1:0".parse().unwrap(),
+            ocpp_addr: "127.0.0.1:0".parse().unwrap(),
             database_url: url,
             db_pool_size: 16,
             max_page_limit: 100,

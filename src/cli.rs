@@ -35,6 +35,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PartyCommand,
     },
+    /// Charge points of the OCPP gateway.
+    Charger {
+        #[command(subcommand)]
+        command: ChargerCommand,
+    },
     /// Locations of the hub's own charge points.
     Location {
         #[command(subcommand)]
@@ -44,6 +49,19 @@ pub enum Command {
     Tariff {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChargerCommand {
+    /// Register a charge point (security profile 1: HTTP Basic with this password).
+    Add {
+        id: String,
+        #[arg(long)]
+        password: String,
+        /// The own location whose EVSEs `{id}-{evse}` it drives.
+        #[arg(long)]
+        location_id: Option<String>,
     },
 }
 
@@ -138,6 +156,20 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Party { command } => party(settings, command).await,
+        Command::Charger {
+            command:
+                ChargerCommand::Add {
+                    id,
+                    password,
+                    location_id,
+                },
+        } => {
+            let state = offline_state(settings)?;
+            crate::ocpp::gateway::add_charger(&state, &id, &password, location_id.as_deref())
+                .await?;
+            println!("charge point {id} registered");
+            Ok(())
+        }
         Command::Location {
             command: ImportCommand::Import { file },
         } => {

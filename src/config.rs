@@ -69,6 +69,14 @@ pub struct Settings {
     pub outbox_lease_secs: u64,
     /// Deliveries in flight at once.
     pub outbox_concurrency: u32,
+    /// Address of the OCPP WebSocket listener.
+    pub ocpp_addr: SocketAddr,
+    /// Let charge points that are not registered connect (development only).
+    pub ocpp_allow_unknown: bool,
+    /// Heartbeat interval told to charge points at boot.
+    pub ocpp_heartbeat_secs: u64,
+    /// WebSocket ping interval; a connection silent for two intervals is closed.
+    pub ocpp_ping_secs: u64,
     /// How long list pages may reuse the ordered keys of their query (0: never).
     pub list_cache_ms: u64,
 }
@@ -145,6 +153,19 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("HUB_OUTBOX_CONCURRENCY", "deliveries in flight at once"),
     (
+        "HUB_OCPP_ADDR",
+        "OCPP WebSocket listener, default 127.0.0.1:9000",
+    ),
+    (
+        "HUB_OCPP_ALLOW_UNKNOWN",
+        "let unregistered charge points connect (development)",
+    ),
+    (
+        "HUB_OCPP_HEARTBEAT_SECS",
+        "heartbeat interval given at boot",
+    ),
+    ("HUB_OCPP_PING_SECS", "WebSocket ping interval"),
+    (
         "HUB_LIST_CACHE_MS",
         "how long list pages reuse the ordered keys of their query",
     ),
@@ -179,6 +200,10 @@ impl Default for Settings {
             outbox_lease_secs: 120,
             outbox_concurrency: 32,
             list_cache_ms: 2000,
+            ocpp_addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            ocpp_allow_unknown: false,
+            ocpp_heartbeat_secs: 300,
+            ocpp_ping_secs: 30,
         }
     }
 }
@@ -369,6 +394,20 @@ impl Settings {
         }
         if let Some(v) = get("HUB_OUTBOX_CONCURRENCY") {
             s.outbox_concurrency = parse_range("HUB_OUTBOX_CONCURRENCY", v, 1, 1024)?;
+        }
+        if let Some(v) = get("HUB_OCPP_ADDR") {
+            s.ocpp_addr = v.parse().map_err(|_| {
+                ConfigError::new("HUB_OCPP_ADDR", format!("`{v}` is not HOST:PORT"))
+            })?;
+        }
+        if let Some(v) = get("HUB_OCPP_ALLOW_UNKNOWN") {
+            s.ocpp_allow_unknown = parse_bool("HUB_OCPP_ALLOW_UNKNOWN", v)?;
+        }
+        if let Some(v) = get("HUB_OCPP_HEARTBEAT_SECS") {
+            s.ocpp_heartbeat_secs = parse_range("HUB_OCPP_HEARTBEAT_SECS", v, 10, 86_400)?;
+        }
+        if let Some(v) = get("HUB_OCPP_PING_SECS") {
+            s.ocpp_ping_secs = parse_range("HUB_OCPP_PING_SECS", v, 1, 3600)?;
         }
         if let Some(v) = get("HUB_LIST_CACHE_MS") {
             s.list_cache_ms = parse_range("HUB_LIST_CACHE_MS", v, 0, 3_600_000)?;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod ocpi;
+pub mod ocpp;
 pub mod openapi;
 pub mod push;
 pub mod startup;

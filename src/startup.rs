@@ -70,6 +70,7 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
         256,
     ));
     Ok(AppState {
+        ocpp_registry: Default::default(),
         location_lists,
         settings,
         db,
@@ -89,7 +90,9 @@ pub fn default_public_url(settings: &Settings, port: u16) -> String {
 
 pub struct Application {
     port: u16,
+    ocpp_port: u16,
     server: Server,
+    ocpp_server: Server,
     state: web::Data<AppState>,
 }
 
@@ -119,10 +122,31 @@ impl Application {
         .listen(listener)
         .map_err(AppError::internal)?
         .run();
-        tracing::info!(port, public_url = %state.public_url, "ocpi-hub listening");
+        let ocpp_listener = TcpListener::bind(state.settings.ocpp_addr).map_err(|e| {
+            AppError::internal(format!(
+                "cannot listen on {}: {e}",
+                state.settings.ocpp_addr
+            ))
+        })?;
+        let ocpp_port = ocpp_listener
+            .local_addr()
+            .map_err(AppError::internal)?
+            .port();
+        let data = state.clone();
+        let ocpp_server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(crate::ocpp::gateway::routes)
+        })
+        .listen(ocpp_listener)
+        .map_err(AppError::internal)?
+        .run();
+        tracing::info!(port, ocpp_port, public_url = %state.public_url, "ocpi-hub listening");
         Ok(Self {
             port,
+            ocpp_port,
             server,
+            ocpp_server,
             state,
         })
     }
@@ -131,9 +155,18 @@ impl Application {
         self.port
     }
 
+    /// The OCPP WebSocket listener's port.
+    pub fn ocpp_port(&self) -> u16 {
+        self.ocpp_port
+    }
+
     /// Stops the HTTP server (and with it the push worker) when told.
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    pub fn ocpp_server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.ocpp_server.handle()
     }
 
     pub fn state(&self) -> web::Data<AppState> {
@@ -143,8 +176,12 @@ impl Application {
     /// Serve HTTP and run the push worker until the server stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let worker = tokio::spawn(crate::push::worker::run(self.state.clone()));
+        let ocpp = self.ocpp_server.handle();
+        let ocpp_task = tokio::spawn(self.ocpp_server);
         let result = self.server.await;
         worker.abort();
+        ocpp.stop(false).await;
+        ocpp_task.abort();
         result
     }
 }
@@ -170,6 +207,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(admin::post_locations)
         .service(admin::post_tariffs)
         .service(ocpi::search::search)
+        .service(admin::chargers::list)
+        .service(admin::chargers::detail)
+        .service(admin::chargers::create)
         .service(health)
         .service(ready)
         .service(jwks)

@@ -16,6 +16,8 @@ pub struct AppState {
     pub client: OcpiClient,
     /// Wakes this process's push worker after a change was enqueued.
     pub outbox_wakeup: Arc<crate::push::worker::Wakeup>,
+    /// Charge points connected to this instance.
+    pub ocpp_registry: Arc<crate::ocpp::gateway::Registry>,
     /// Ordered keys of recent location list queries.
     pub location_lists: Arc<crate::db::list_cache::ListCache>,
 }

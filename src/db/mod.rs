@@ -1,6 +1,7 @@
 //! The only place with SQL. One connection type over PostgreSQL and SQLite, an r2d2 pool, and
 //! helpers that run queries on the blocking thread pool with the caller's tracing span.
 
+pub mod chargers;
 pub mod dialect;
 pub mod keys;
 pub mod list_cache;

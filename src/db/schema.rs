@@ -113,6 +113,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    chargers (id) {
+        id -> Text,
+        password_hash -> Nullable<Text>,
+        location_id -> Nullable<Text>,
+        enabled -> Bool,
+        protocol -> Nullable<Text>,
+        vendor -> Nullable<Text>,
+        model -> Nullable<Text>,
+        firmware -> Nullable<Text>,
+        connected -> Bool,
+        last_boot_at -> Nullable<Timestamp>,
+        last_heartbeat_at -> Nullable<Timestamp>,
+        last_seen_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    charger_connection_log (id) {
+        id -> BigInt,
+        charger_id -> Text,
+        event -> Text,
+        protocol -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(location_visibility -> locations (location_key));
 diesel::allow_tables_to_appear_in_same_query!(
     hub_keys,
@@ -122,5 +151,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     locations,
     location_visibility,
     tariffs,
-    outbox
+    outbox,
+    chargers,
+    charger_connection_log
 );

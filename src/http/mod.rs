@@ -25,6 +25,7 @@ const KNOWN_PATHS: &[&str] = &[
     "/admin/locations",
     "/admin/tariffs",
     "/api/locations/search",
+    "/api/chargers",
     "/health",
     "/ready",
     "/openapi.json",

@@ -3,6 +3,7 @@
 
 mod credentials;
 mod locations;
+mod ocpp;
 mod operations;
 mod outbox;
 mod search;

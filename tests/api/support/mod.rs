@@ -17,6 +17,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub admin_token: String,
     pub database_url: String,
+    /// `ws://127.0.0.1:{port}` of the OCPP listener.
+    pub ocpp_address: String,
     server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
@@ -50,6 +52,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut s = Settings {
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        ocpp_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: fresh_database_url(dir.path()),
         db_pool_size: 4,
         allow_private_targets: true,
@@ -65,6 +68,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .unwrap()
         .expect("hub starts");
     let port = app.port();
+    let ocpp_port = app.ocpp_port();
     let state = app.state();
     let server = app.server_handle();
     tokio::spawn(app.run_until_stopped());
@@ -75,6 +79,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         http: reqwest::Client::new(),
         admin_token,
         database_url,
+        ocpp_address: format!("ws://127.0.0.1:{ocpp_port}"),
         server,
         _dir: dir,
     }

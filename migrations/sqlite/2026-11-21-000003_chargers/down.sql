@@ -1,0 +1,2 @@
+DROP TABLE charger_connection_log;
+DROP TABLE chargers;

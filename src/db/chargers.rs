@@ -1,0 +1,164 @@
+//! Charge points of the OCPP gateway and their connection log.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{charger_connection_log, chargers};
+use super::{DbConnection, DbError};
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = chargers)]
+pub struct Charger {
+    pub id: String,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub location_id: Option<String>,
+    pub enabled: bool,
+    pub protocol: Option<String>,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub connected: bool,
+    pub last_boot_at: Option<NaiveDateTime>,
+    pub last_heartbeat_at: Option<NaiveDateTime>,
+    pub last_seen_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = charger_connection_log)]
+pub struct ConnectionEvent {
+    pub id: i64,
+    pub charger_id: String,
+    pub event: String,
+    pub protocol: Option<String>,
+    pub detail: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+/// Register a charge point; false when the id is taken.
+pub fn add(
+    conn: &mut DbConnection,
+    id: &str,
+    password_hash: Option<&str>,
+    location_id: Option<&str>,
+) -> Result<bool, DbError> {
+    if get(conn, id)?.is_some() {
+        return Ok(false);
+    }
+    diesel::insert_into(chargers::table)
+        .values((
+            chargers::id.eq(id),
+            chargers::password_hash.eq(password_hash),
+            chargers::location_id.eq(location_id),
+            chargers::enabled.eq(true),
+            chargers::connected.eq(false),
+            chargers::created_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Charger>, DbError> {
+    Ok(chargers::table
+        .find(id)
+        .select(Charger::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Charger>, DbError> {
+    Ok(chargers::table
+        .select(Charger::as_select())
+        .order(chargers::id.asc())
+        .load(conn)?)
+}
+
+pub fn set_enabled(conn: &mut DbConnection, id: &str, enabled: bool) -> Result<(), DbError> {
+    diesel::update(chargers::table.find(id))
+        .set(chargers::enabled.eq(enabled))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Append to the connection log.
+pub fn log_event(
+    conn: &mut DbConnection,
+    id: &str,
+    event: &str,
+    protocol: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), DbError> {
+    diesel::insert_into(charger_connection_log::table)
+        .values((
+            charger_connection_log::charger_id.eq(id),
+            charger_connection_log::event.eq(event),
+            charger_connection_log::protocol.eq(protocol),
+            charger_connection_log::detail.eq(detail),
+            charger_connection_log::at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Connected or not; `protocol` is the negotiated subprotocol.
+pub fn set_connected(
+    conn: &mut DbConnection,
+    id: &str,
+    connected: bool,
+    protocol: Option<&str>,
+) -> Result<(), DbError> {
+    let now = super::now();
+    diesel::update(chargers::table.find(id))
+        .set((
+            chargers::connected.eq(connected),
+            chargers::protocol.eq(protocol),
+            chargers::last_seen_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn record_boot(
+    conn: &mut DbConnection,
+    id: &str,
+    vendor: &str,
+    model: &str,
+    firmware: Option<&str>,
+) -> Result<(), DbError> {
+    let now = super::now();
+    diesel::update(chargers::table.find(id))
+        .set((
+            chargers::vendor.eq(vendor),
+            chargers::model.eq(model),
+            chargers::firmware.eq(firmware),
+            chargers::last_boot_at.eq(now),
+            chargers::last_seen_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn record_heartbeat(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+    let now = super::now();
+    diesel::update(chargers::table.find(id))
+        .set((
+            chargers::last_heartbeat_at.eq(now),
+            chargers::last_seen_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn connection_log(
+    conn: &mut DbConnection,
+    id: &str,
+    limit: i64,
+) -> Result<Vec<ConnectionEvent>, DbError> {
+    Ok(charger_connection_log::table
+        .filter(charger_connection_log::charger_id.eq(id))
+        .select(ConnectionEvent::as_select())
+        .order(charger_connection_log::id.desc())
+        .limit(limit)
+        .load(conn)?)
+}

@@ -1,0 +1,376 @@
+//! The WebSocket endpoint `ws://HUB_OCPP_ADDR/ocpp/{charge_point_id}`: subprotocol negotiation
+//! (`ocpp2.0.1`, `ocpp1.6`, the client's order of preference), security profile 1 (HTTP Basic,
+//! per-charge-point password), newest connection wins, dead sockets found by ping/pong, and the
+//! receive → parse → handle → respond loop of each connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, Session};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+
+use crate::db::chargers;
+use crate::state::AppState;
+
+use super::frame::{self, Frame, Version};
+use super::handlers::{self, Ctx};
+
+/// Largest OCPP message accepted (bytes).
+const MAX_FRAME: usize = 256 * 1024;
+
+/// `sha256$<salt hex>$<hash hex>` of a charge point password.
+pub fn hash_password(password: &str) -> String {
+    let salt: [u8; 16] = rand::random();
+    let digest = Sha256::new()
+        .chain_update(salt)
+        .chain_update(password.as_bytes())
+        .finalize();
+    format!("sha256${}${}", hex::encode(salt), hex::encode(digest))
+}
+
+/// Compare a presented password with a stored hash, in constant time.
+pub fn verify_password(stored: &str, password: &[u8]) -> bool {
+    let mut parts = stored.split('$');
+    let (Some("sha256"), Some(salt), Some(want)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let (Ok(salt), Ok(want)) = (hex::decode(salt), hex::decode(want)) else {
+        return false;
+    };
+    let got = Sha256::new()
+        .chain_update(salt)
+        .chain_update(password)
+        .finalize();
+    bool::from(got.as_slice().ct_eq(&want))
+}
+
+/// Register a charge point: id 1..48 characters without ':', password 16..40 characters
+/// (OCPP security profile 1), stored hashed.
+pub async fn add_charger(
+    state: &AppState,
+    id: &str,
+    password: &str,
+    location_id: Option<&str>,
+) -> Result<(), crate::error::AppError> {
+    use crate::error::AppError;
+    if id.is_empty() || id.chars().count() > 48 || id.contains(':') {
+        return Err(AppError::invalid(
+            "charge point id: 1 to 48 characters, no ':'",
+        ));
+    }
+    if !(16..=40).contains(&password.len()) || !password.chars().all(|c| ('!'..='~').contains(&c)) {
+        return Err(AppError::invalid(
+            "password: 16 to 40 printable ASCII characters (OCPP security profile 1)",
+        ));
+    }
+    let (id, hash, loc) = (
+        id.to_string(),
+        hash_password(password),
+        location_id.map(str::to_string),
+    );
+    let added = state
+        .db
+        .write(move |c| chargers::add(c, &id, Some(&hash), loc.as_deref()))
+        .await?;
+    if !added {
+        return Err(AppError::invalid("a charge point with this id exists"));
+    }
+    Ok(())
+}
+
+struct Live {
+    conn_id: u64,
+    version: Version,
+    session: Session,
+}
+
+/// The charge points connected to this instance.
+#[derive(Default)]
+pub struct Registry {
+    next: AtomicU64,
+    live: Mutex<HashMap<String, Live>>,
+}
+
+impl Registry {
+    /// Register a connection; returns its id and the session it replaced, if any.
+    fn attach(&self, id: &str, version: Version, session: Session) -> (u64, Option<Session>) {
+        let conn_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let old = live.insert(
+            id.to_string(),
+            Live {
+                conn_id,
+                version,
+                session,
+            },
+        );
+        (conn_id, old.map(|o| o.session))
+    }
+
+    /// Forget a connection, unless a newer one took its place; true when it was current.
+    fn detach(&self, id: &str, conn_id: u64) -> bool {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.get(id).is_some_and(|l| l.conn_id == conn_id) {
+            live.remove(id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Connected charge points and their protocol.
+    pub fn connected(&self) -> Vec<(String, Version)> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.iter().map(|(k, l)| (k.clone(), l.version)).collect()
+    }
+
+    pub fn is_connected(&self, id: &str) -> bool {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.contains_key(id)
+    }
+}
+
+/// The subprotocol to speak: the first one the client lists that the hub supports.
+pub fn negotiate(req: &HttpRequest) -> Option<Version> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(Version::from_subprotocol)
+}
+
+fn basic_password(req: &HttpRequest, id: &str) -> Option<Vec<u8>> {
+    let h = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = h.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = STANDARD.decode(b64.trim()).ok()?;
+    let colon = raw.iter().position(|b| *b == b':')?;
+    (raw[..colon] == *id.as_bytes()).then(|| raw[colon + 1..].to_vec())
+}
+
+fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"ocpp\""))
+        .finish()
+}
+
+/// `GET /ocpp/{charge_point_id}` with `Upgrade: websocket`.
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let id = path.into_inner();
+    if id.is_empty() || id.chars().count() > 48 || id.contains(':') {
+        return Ok(HttpResponse::BadRequest().body("charge point id: 1 to 48 characters, no ':'"));
+    }
+    let lookup = id.clone();
+    let known = state
+        .db
+        .read(move |c| chargers::get(c, &lookup))
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)?;
+    match &known {
+        None if !state.settings.ocpp_allow_unknown => {
+            tracing::warn!(ocpp.charge_point_id = %id, "unknown charge point refused");
+            return Ok(HttpResponse::NotFound().finish());
+        }
+        Some(c) => {
+            if let Some(hash) = &c.password_hash {
+                match basic_password(&req, &id) {
+                    Some(pw) if verify_password(hash, &pw) => {}
+                    _ => {
+                        tracing::warn!(ocpp.charge_point_id = %id, "bad or missing Basic credentials");
+                        return Ok(unauthorized());
+                    }
+                }
+            }
+        }
+        None => {}
+    }
+    let version = negotiate(&req);
+    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
+    let Some(version) = version else {
+        // No common subprotocol: finish the handshake without one, then close at once.
+        tracing::warn!(ocpp.charge_point_id = %id, "no supported subprotocol offered");
+        actix_web::rt::spawn(async move {
+            let _ = session.close(None).await;
+        });
+        return Ok(response);
+    };
+    response.headers_mut().insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(version.subprotocol()),
+    );
+    let stream = stream
+        .max_frame_size(MAX_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME);
+    let state = state.into_inner();
+    let registry = state.ocpp_registry.clone();
+    actix_web::rt::spawn(run(state, registry, id, version, known, session, stream));
+    Ok(response)
+}
+
+async fn run(
+    state: Arc<AppState>,
+    registry: Arc<Registry>,
+    id: String,
+    version: Version,
+    known: Option<chargers::Charger>,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
+    let (conn_id, replaced) = registry.attach(&id, version, session.clone());
+    let replaced_any = replaced.is_some();
+    if let Some(old) = replaced {
+        let _ = old.close(None).await;
+    }
+    let proto = version.subprotocol();
+    if known.is_some() {
+        let cid = id.clone();
+        let event = if replaced_any {
+            "reconnected"
+        } else {
+            "connected"
+        };
+        if let Err(e) = state
+            .db
+            .write(move |c| {
+                chargers::set_connected(c, &cid, true, Some(proto))?;
+                chargers::log_event(c, &cid, event, Some(proto), None)
+            })
+            .await
+        {
+            tracing::error!(error = %e, "connection state not stored");
+        }
+    }
+    tracing::info!(ocpp.charge_point_id = %id, ocpp.protocol = proto, "charge point connected");
+    let ping_every = Duration::from_secs(state.settings.ocpp_ping_secs);
+    let mut ticker = tokio::time::interval(ping_every);
+    ticker.tick().await;
+    let mut last_heard = Instant::now();
+    let ctx = Ctx {
+        state: &state,
+        charger_id: &id,
+        version,
+        known: known.clone(),
+    };
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if last_heard.elapsed() > ping_every * 2 {
+                    tracing::warn!(ocpp.charge_point_id = %id, "no pong: closing a dead connection");
+                    break;
+                }
+                if session.ping(b"").await.is_err() {
+                    break;
+                }
+            }
+            msg = stream.next() => {
+                let Some(Ok(msg)) = msg else { break };
+                last_heard = Instant::now();
+                match msg {
+                    AggregatedMessage::Text(text) => {
+                        if let Some(reply) = on_text(&ctx, &text).await
+                            && session.text(reply).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    AggregatedMessage::Binary(_) => {
+                        let e = frame::RpcError::new("-1", frame::ErrorKind::Format, "OCPP-J messages are text frames");
+                        if session.text(frame::error(&e, version)).await.is_err() {
+                            break;
+                        }
+                    }
+                    AggregatedMessage::Ping(p) => {
+                        if session.pong(&p).await.is_err() {
+                            break;
+                        }
+                    }
+                    AggregatedMessage::Pong(_) => {}
+                    AggregatedMessage::Close(_) => break,
+                }
+            }
+        }
+    }
+    let current = registry.detach(&id, conn_id);
+    let _ = session.close(None).await;
+    if current && known.is_some() {
+        let cid = id.clone();
+        if let Err(e) = state
+            .db
+            .write(move |c| {
+                chargers::set_connected(c, &cid, false, Some(proto))?;
+                chargers::log_event(c, &cid, "disconnected", Some(proto), None)
+            })
+            .await
+        {
+            tracing::error!(error = %e, "connection state not stored");
+        }
+    }
+    tracing::info!(ocpp.charge_point_id = %id, replaced = !current, "charge point disconnected");
+}
+
+/// One inbound text frame; the reply to send, if any.
+async fn on_text(ctx: &Ctx<'_>, text: &str) -> Option<String> {
+    match frame::parse(text, ctx.version) {
+        Err(e) => Some(frame::error(&e, ctx.version)),
+        Ok(None) => None,
+        Ok(Some(Frame::Call {
+            id,
+            action,
+            payload,
+        })) => {
+            let span = tracing::info_span!("ocpp", ocpp.charge_point_id = %ctx.charger_id, ocpp.action = %action);
+            Some(
+                match handlers::handle(ctx, &id, &action, payload)
+                    .instrument(span)
+                    .await
+                {
+                    Ok(p) => frame::result(&id, &p),
+                    Err(e) => frame::error(&e, ctx.version),
+                },
+            )
+        }
+        // Answers to the hub's own calls: the call API of a later step takes these.
+        Ok(Some(Frame::Result { id, .. })) | Ok(Some(Frame::Error { id, .. })) => {
+            tracing::debug!(ocpp.charge_point_id = %ctx.charger_id, message_id = %id, "answer to no outstanding call");
+            None
+        }
+    }
+}
+
+/// The OCPP listener's routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ocpp/{charge_point_id}", web::get().to(connect));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_as_bytes() {
+        let h = hash_password("s3cret-Passw0rd");
+        assert!(verify_password(&h, b"s3cret-Passw0rd"));
+        assert!(!verify_password(&h, b"s3cret-passw0rd"));
+        assert!(!verify_password(&h, b""));
+        assert!(!verify_password("garbage", b"x"));
+        assert_ne!(hash_password("a"), hash_password("a"), "salted");
+    }
+}

@@ -1,0 +1,360 @@
+//! The OCPP gateway over real WebSockets: subprotocols, Basic auth, framing errors of each
+//! version, Boot/Heartbeat/StatusNotification, EVSE status reaching eMSPs, newest connection wins.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::locations::{drained, hub_with_partners, pushes};
+use crate::support::{TestApp, body_json, spawn_app};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const PASSWORD: &str = "0123456789abcdef-pw";
+
+async fn add_charger(app: &TestApp, id: &str, location: Option<&str>) {
+    let r = app
+        .admin_post(
+            "/api/chargers",
+            &json!({"id": id, "password": PASSWORD, "location_id": location}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+}
+
+/// Open a WebSocket as charge point `id`; returns the socket and the negotiated subprotocol, or
+/// the HTTP status of a refused handshake.
+async fn open(
+    app: &TestApp,
+    id: &str,
+    protocols: &str,
+    password: Option<&str>,
+) -> Result<(Ws, String), u16> {
+    let mut req = format!("{}/ocpp/{id}", app.ocpp_address)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
+    if let Some(pw) = password {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{pw}"));
+        req.headers_mut()
+            .insert("Authorization", format!("Basic {b}").parse().unwrap());
+    }
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = 4096;
+    match tokio_tungstenite::connect_async_with_config(req, Some(config), false).await {
+        Ok((ws, resp)) => {
+            let proto = resp
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            Ok((ws, proto))
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Send a text frame and wait for the next text frame back.
+async fn ask(ws: &mut Ws, text: &str) -> Value {
+    ws.send(Message::Text(text.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn subprotocols_and_basic_auth() {
+    let app = spawn_app().await;
+    add_charger(&app, "CP-1", None).await;
+    let (_, p) = open(&app, "CP-1", "ocpp2.0.1, ocpp1.6", Some(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(p, "ocpp2.0.1", "the client's first choice");
+    let (_, p) = open(&app, "CP-1", "ocpp1.5, ocpp1.6", Some(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(p, "ocpp1.6");
+    assert_eq!(
+        open(&app, "CP-1", "ocpp1.6", Some("wrong-password-0000"))
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(open(&app, "CP-1", "ocpp1.6", None).await.err(), Some(401));
+    assert_eq!(
+        open(&app, "CP-UNKNOWN", "ocpp1.6", Some(PASSWORD))
+            .await
+            .err(),
+        Some(404)
+    );
+
+    // No supported subprotocol: the handshake completes without one and the hub closes.
+    let addr = app.ocpp_address.trim_start_matches("ws://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("CP-1:{PASSWORD}"));
+    let req = format!(
+        "GET /ocpp/CP-1 HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: ocpp1.2\r\nAuthorization: Basic {auth}\r\n\r\n"
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    // Read until the close frame (opcode 0x8) follows the 101 response.
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
+            && got.len() > end + 4
+        {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("sec-websocket-protocol"),
+        "{text}"
+    );
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(got[end] & 0x0f, 0x8, "a close frame follows");
+}
+
+#[tokio::test]
+async fn framing_errors_answer_with_each_versions_codes_and_the_connection_stays() {
+    let app = spawn_app().await;
+    add_charger(&app, "CP-F", None).await;
+    for (proto, format, occurrence) in [
+        ("ocpp1.6", "FormationViolation", "ProtocolError"),
+        ("ocpp2.0.1", "FormatViolation", "ProtocolError"),
+    ] {
+        let (mut ws, _) = open(&app, "CP-F", proto, Some(PASSWORD)).await.unwrap();
+        let r = ask(&mut ws, "{not json").await;
+        assert_eq!(r, json!([4, "-1", format, r[3], {}]));
+        let r = ask(&mut ws, r#"[2, "m1", "Heartbeat"]"#).await;
+        assert_eq!((r[1].clone(), r[2].clone()), (json!("m1"), json!(format)));
+        let r = ask(&mut ws, r#"[2, "m2", "FancyNewAction", {}]"#).await;
+        assert_eq!(r[2], "NotImplemented");
+        let boot_missing = if proto == "ocpp1.6" {
+            json!({"chargePointVendor": "V"})
+        } else {
+            json!({"reason": "PowerUp"})
+        };
+        let r = ask(
+            &mut ws,
+            &json!([2, "m3", "BootNotification", boot_missing]).to_string(),
+        )
+        .await;
+        assert_eq!(r[2], occurrence, "{r}");
+        let bad_enum = if proto == "ocpp1.6" {
+            json!({"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"})
+        } else {
+            json!({"timestamp": "2026-01-01T00:00:00Z", "connectorStatus": "Sleeping", "evseId": 1, "connectorId": 1})
+        };
+        let r = ask(
+            &mut ws,
+            &json!([2, "m4", "StatusNotification", bad_enum]).to_string(),
+        )
+        .await;
+        assert_eq!(r[2], "PropertyConstraintViolation", "{r}");
+        let wrong_type = if proto == "ocpp1.6" {
+            json!({"connectorId": "one", "errorCode": "NoError", "status": "Available"})
+        } else {
+            json!({"timestamp": "2026-01-01T00:00:00Z", "connectorStatus": "Available", "evseId": "one", "connectorId": 1})
+        };
+        let r = ask(
+            &mut ws,
+            &json!([2, "m5", "StatusNotification", wrong_type]).to_string(),
+        )
+        .await;
+        assert_eq!(r[2], "TypeConstraintViolation", "{r}");
+        if proto == "ocpp2.0.1" {
+            let r = ask(&mut ws, r#"[7, "m6", "Heartbeat", {}]"#).await;
+            assert_eq!(r[2], "MessageTypeNotSupported");
+        }
+        // Still open and serving.
+        let r = ask(&mut ws, r#"[2, "m7", "Heartbeat", {}]"#).await;
+        assert_eq!(r[0], 3);
+        assert_eq!(r[1], "m7");
+        assert!(r[2]["currentTime"].as_str().unwrap().ends_with('Z'));
+    }
+}
+
+#[tokio::test]
+async fn boot_heartbeat_and_status_drive_ocpi_evse_status() {
+    let (app, _cpo, _emsp_c, emsp) = hub_with_partners(|_| {}).await;
+    // An own location declaring the EVSEs of charge points CP-A (1.6) and CP-B (2.0.1).
+    let mut loc = crate::locations::location("SITE", "52.3791300", "4.9001500");
+    loc["party_id"] = json!("HUB");
+    loc["evses"] = json!([
+        crate::locations::evse("CP-A-1"),
+        crate::locations::evse("CP-B-2")
+    ]);
+    let v = body_json(app.admin_post("/admin/locations", &loc).await).await;
+    assert_eq!(v["data"]["created"], 1, "{v}");
+    add_charger(&app, "CP-A", Some("SITE")).await;
+    add_charger(&app, "CP-B", Some("SITE")).await;
+
+    let (mut a, _) = open(&app, "CP-A", "ocpp1.6", Some(PASSWORD)).await.unwrap();
+    let r = ask(&mut a, &json!([2, "1", "BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "AC22", "firmwareVersion": "1.2.3"}]).to_string()).await;
+    assert_eq!(r[2]["status"], "Accepted");
+    assert_eq!(r[2]["interval"], 300);
+    let r = ask(&mut a, r#"[2, "2", "Heartbeat", {}]"#).await;
+    assert!(r[2]["currentTime"].is_string());
+    let r = ask(&mut a, &json!([2, "3", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": "2026-03-01T10:00:00Z"}]).to_string()).await;
+    assert_eq!(r, json!([3, "3", {}]));
+
+    let (mut b, _) = open(&app, "CP-B", "ocpp2.0.1", Some(PASSWORD))
+        .await
+        .unwrap();
+    let r = ask(&mut b, &json!([2, "b1", "BootNotification", {"reason": "PowerUp", "chargingStation": {"model": "DC150", "vendorName": "ACME"}}]).to_string()).await;
+    assert_eq!(r[2]["status"], "Accepted");
+    let r = ask(&mut b, &json!([2, "b2", "StatusNotification", {"timestamp": "2026-03-01T10:05:00Z", "connectorStatus": "Faulted", "evseId": 2, "connectorId": 1}]).to_string()).await;
+    assert_eq!(r, json!([3, "b2", {}]));
+
+    // The OCPI view and the eMSP both have the new statuses.
+    let r = app
+        .http
+        .get(app.url("/api/locations/search?lat=52.37913&lon=4.90015"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let hits = body_json(r).await["data"].as_array().unwrap().clone();
+    let status_of = |uid: &str| {
+        hits.iter()
+            .find(|h| h["evse_uid"] == uid)
+            .map(|h| h["status"].clone())
+    };
+    assert_eq!(status_of("CP-A-1"), Some(json!("CHARGING")));
+    assert_eq!(status_of("CP-B-2"), Some(json!("OUTOFORDER")));
+    drained(&app).await;
+    let patches: Vec<(String, Value)> = pushes(&emsp)
+        .await
+        .into_iter()
+        .filter(|(m, _, _)| m == "PATCH")
+        .map(|(_, p, b)| (p, b))
+        .collect();
+    assert!(
+        patches.contains(&(
+            "/ocpi/emsp/2.2.1/locations/NL/HUB/SITE/CP-A-1".to_string(),
+            json!({"status": "CHARGING", "last_updated": "2026-03-01T10:00:00Z"})
+        )),
+        "{patches:?}"
+    );
+    assert!(
+        patches
+            .iter()
+            .any(|(p, b)| p.ends_with("/SITE/CP-B-2") && b["status"] == "OUTOFORDER")
+    );
+
+    // The operator API shows both online with their protocol and boot data.
+    let v = app.admin_get("/api/chargers").await;
+    let a_view = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "CP-A")
+        .unwrap()
+        .clone();
+    assert_eq!(a_view["online"], true);
+    assert_eq!(a_view["protocol"], "ocpp1.6");
+    assert_eq!(a_view["vendor"], "ACME");
+    assert!(a_view["last_heartbeat_at"].is_string());
+    let r = app.http.get(app.url("/api/chargers")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn newest_connection_wins_and_states_are_logged() {
+    let app = spawn_app().await;
+    add_charger(&app, "CP-R", None).await;
+    let (mut first, _) = open(&app, "CP-R", "ocpp1.6", Some(PASSWORD)).await.unwrap();
+    let (mut second, _) = open(&app, "CP-R", "ocpp1.6", Some(PASSWORD)).await.unwrap();
+    // The first one is closed by the hub.
+    let closed = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), first.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break true,
+            Some(Ok(_)) => continue,
+        }
+    };
+    assert!(closed);
+    let r = ask(&mut second, r#"[2, "x", "Heartbeat", {}]"#).await;
+    assert_eq!(r[1], "x");
+    let v = app.admin_get("/api/chargers/CP-R").await;
+    assert_eq!(v["data"]["online"], true);
+    let events: Vec<String> = v["data"]["connection_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        vec!["reconnected", "connected"],
+        "newest first; the replaced socket logs no disconnect"
+    );
+    // Closing the live one is logged and the charger goes offline.
+    second.close(None).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v = app.admin_get("/api/chargers/CP-R").await;
+        if v["data"]["online"] == false && v["data"]["connection_log"][0]["event"] == "disconnected"
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Invalid registrations are refused, naming the rule.
+    let v = body_json(
+        app.admin_post(
+            "/api/chargers",
+            &json!({"id": "CP:X", "password": PASSWORD}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["status_code"], 2001);
+    let v = body_json(
+        app.admin_post("/api/chargers", &json!({"id": "CP-S", "password": "short"}))
+            .await,
+    )
+    .await;
+    assert!(v["status_message"].as_str().unwrap().contains("password"));
+    let v = body_json(
+        app.admin_post(
+            "/api/chargers",
+            &json!({"id": "CP-R", "password": PASSWORD}),
+        )
+        .await,
+    )
+    .await;
+    assert!(v["status_message"].as_str().unwrap().contains("exists"));
+}
