@@ -1,0 +1,127 @@
+//! Interop with an OCPP implementation nobody on the team wrote: charge points built on the
+//! PyPI `ocpp` package (1.6 and 2.0.1) against the real gateway. The test makes its own Python
+//! venv under `target/interop-venv` the first time (pip, pinned versions).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+use crate::support::{body_json, spawn_app};
+
+static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The venv's python, created on first use.
+fn python() -> PathBuf {
+    let mut guard = VENV.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = guard.as_ref() {
+        return p.clone();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/interop-venv");
+    let py = venv.join("bin/python");
+    let req = root.join("tests/interop/requirements.txt");
+    let ready = venv.join(".ready");
+    let wanted = std::fs::read_to_string(&req).unwrap();
+    if std::fs::read_to_string(&ready).ok().as_deref() != Some(wanted.as_str()) {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 is needed for the interop tests");
+        assert!(ok.success(), "python3 -m venv failed");
+        let out = Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&req)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pip install failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&ready, &wanted).unwrap();
+    }
+    *guard = Some(py.clone());
+    py
+}
+
+async fn charge_point(ocpp: &str, id: &str, password: &str, version: &str) -> Value {
+    let py = tokio::task::spawn_blocking(python).await.unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/charge_point.py");
+    let args = [
+        script.to_string_lossy().to_string(),
+        ocpp.to_string(),
+        id.to_string(),
+        password.to_string(),
+        version.to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || Command::new(py).args(&args).output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python charge point failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn python_ocpp_charge_points_boot_beat_and_report_status() {
+    let app = spawn_app().await;
+    let pw = "interop-password-123";
+    let mut loc = crate::locations::location("PY", "52.3791300", "4.9001500");
+    loc["party_id"] = json!("HUB");
+    loc["evses"] = json!([
+        crate::locations::evse("PY16-1"),
+        crate::locations::evse("PY201-1")
+    ]);
+    assert_eq!(
+        body_json(app.admin_post("/admin/locations", &loc).await).await["data"]["created"],
+        1
+    );
+    for id in ["PY16", "PY201"] {
+        let r = app
+            .admin_post(
+                "/api/chargers",
+                &json!({"id": id, "password": pw, "location_id": "PY"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let v16 = charge_point(&app.ocpp_address, "PY16", pw, "1.6").await;
+    assert_eq!(v16["protocol"], "ocpp1.6");
+    assert_eq!(v16["boot_status"], "Accepted");
+    assert_eq!(v16["interval"], 300);
+    let v201 = charge_point(&app.ocpp_address, "PY201", pw, "2.0.1").await;
+    assert_eq!(v201["protocol"], "ocpp2.0.1");
+    assert_eq!(v201["boot_status"], "Accepted");
+    assert!(v201["heartbeat_time"].as_str().unwrap().ends_with('Z'));
+
+    // What they reported reached the OCPI view.
+    let r = app
+        .http
+        .get(app.url("/api/locations/search?lat=52.37913&lon=4.90015"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let hits = body_json(r).await["data"].as_array().unwrap().clone();
+    for uid in ["PY16-1", "PY201-1"] {
+        let h = hits.iter().find(|h| h["evse_uid"] == uid).unwrap();
+        assert_eq!(h["status"], "CHARGING", "{uid}");
+    }
+    let v = app.admin_get("/api/chargers/PY16").await;
+    assert_eq!(v["data"]["vendor"], "PyVendor");
+    assert!(v["data"]["last_heartbeat_at"].is_string());
+}
