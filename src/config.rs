@@ -73,6 +73,8 @@ pub struct Settings {
     pub ocpp_addr: SocketAddr,
     /// Let charge points that are not registered connect (development only).
     pub ocpp_allow_unknown: bool,
+    /// Authorize/StartTransaction answer until the tokens module decides: accept or reject.
+    pub ocpp_authorize_accept: bool,
     /// Heartbeat interval told to charge points at boot.
     pub ocpp_heartbeat_secs: u64,
     /// WebSocket ping interval; a connection silent for two intervals is closed.
@@ -202,6 +204,7 @@ impl Default for Settings {
             list_cache_ms: 2000,
             ocpp_addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
             ocpp_allow_unknown: false,
+            ocpp_authorize_accept: true,
             ocpp_heartbeat_secs: 300,
             ocpp_ping_secs: 30,
         }
@@ -402,6 +405,18 @@ impl Settings {
         }
         if let Some(v) = get("HUB_OCPP_ALLOW_UNKNOWN") {
             s.ocpp_allow_unknown = parse_bool("HUB_OCPP_ALLOW_UNKNOWN", v)?;
+        }
+        if let Some(v) = get("HUB_OCPP_AUTHORIZE") {
+            s.ocpp_authorize_accept = match v.to_ascii_lowercase().as_str() {
+                "accept" => true,
+                "reject" => false,
+                _ => {
+                    return Err(ConfigError::new(
+                        "HUB_OCPP_AUTHORIZE",
+                        "must be accept or reject",
+                    ));
+                }
+            };
         }
         if let Some(v) = get("HUB_OCPP_HEARTBEAT_SECS") {
             s.ocpp_heartbeat_secs = parse_range("HUB_OCPP_HEARTBEAT_SECS", v, 10, 86_400)?;

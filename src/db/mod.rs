@@ -10,6 +10,7 @@ pub mod migrations;
 pub mod outbox;
 pub mod platforms;
 pub mod schema;
+pub mod transactions;
 
 use std::sync::{Arc, Mutex};
 

@@ -142,6 +142,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ocpp_transactions (id) {
+        id -> BigInt,
+        charger_id -> Text,
+        transaction_id -> Text,
+        protocol -> Text,
+        evse_id -> Nullable<BigInt>,
+        connector_id -> Nullable<BigInt>,
+        id_token -> Nullable<Text>,
+        id_token_type -> Nullable<Text>,
+        state -> Text,
+        started_at -> Nullable<Timestamp>,
+        stopped_at -> Nullable<Timestamp>,
+        meter_start_wh -> Nullable<Text>,
+        meter_stop_wh -> Nullable<Text>,
+        stop_reason -> Nullable<Text>,
+        last_seq_no -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ocpp_transaction_events (id) {
+        id -> BigInt,
+        transaction_ref -> BigInt,
+        action -> Text,
+        event_type -> Nullable<Text>,
+        seq_no -> Nullable<BigInt>,
+        occurred_at -> Timestamp,
+        payload -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ocpp_meter_values (id) {
+        id -> BigInt,
+        transaction_ref -> Nullable<BigInt>,
+        charger_id -> Text,
+        evse_id -> Nullable<BigInt>,
+        sampled_at -> Timestamp,
+        measurand -> Text,
+        phase -> Nullable<Text>,
+        context -> Nullable<Text>,
+        location -> Nullable<Text>,
+        value -> Text,
+        unit -> Text,
+    }
+}
+
 diesel::joinable!(location_visibility -> locations (location_key));
 diesel::allow_tables_to_appear_in_same_query!(
     hub_keys,
@@ -153,5 +204,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     tariffs,
     outbox,
     chargers,
-    charger_connection_log
+    charger_connection_log,
+    ocpp_transactions,
+    ocpp_transaction_events,
+    ocpp_meter_values
 );

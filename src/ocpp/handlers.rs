@@ -142,6 +142,9 @@ struct StatusNotification201 {
 
 /// Answer one CALL: the CALLRESULT payload, or the CALLERROR to send.
 pub async fn handle(ctx: &Ctx<'_>, id: &str, action: &str, p: Value) -> Result<Value, RpcError> {
+    if let Some(answer) = super::transactions::handle(ctx, id, action, &p).await {
+        return answer;
+    }
     match (ctx.version, action) {
         (Version::V16, "BootNotification") => {
             let b: Boot16 = payload(id, p)?;

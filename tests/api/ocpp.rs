@@ -358,3 +358,154 @@ async fn newest_connection_wins_and_states_are_logged() {
     .await;
     assert!(v["status_message"].as_str().unwrap().contains("exists"));
 }
+
+async fn transactions(
+    app: &TestApp,
+    charger: &str,
+) -> Vec<ocpi_hub::db::transactions::Transaction> {
+    let id = charger.to_string();
+    app.state
+        .db
+        .read(move |c| ocpi_hub::db::transactions::of_charger(c, &id))
+        .await
+        .unwrap()
+}
+
+async fn meter_values(app: &TestApp, tx: i64) -> Vec<(String, String, String)> {
+    app.state
+        .db
+        .read(move |c| ocpi_hub::db::transactions::meter_values(c, tx))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.measurand, m.value, m.unit))
+        .collect()
+}
+
+#[tokio::test]
+async fn ocpp16_transaction_is_stored_with_normalised_meter_values() {
+    let app = spawn_app().await;
+    add_charger(&app, "CP-T16", None).await;
+    let (mut ws, _) = open(&app, "CP-T16", "ocpp1.6", Some(PASSWORD))
+        .await
+        .unwrap();
+    let r = ask(
+        &mut ws,
+        &json!([2, "a", "Authorize", {"idTag": "TAG-1"}]).to_string(),
+    )
+    .await;
+    assert_eq!(r[2], json!({"idTagInfo": {"status": "Accepted"}}));
+    let start = json!([2, "s1", "StartTransaction", {"connectorId": 1, "idTag": "TAG-1", "meterStart": 1000, "timestamp": "2026-02-01T09:00:00"}]);
+    let r = ask(&mut ws, &start.to_string()).await;
+    let tx = r[2]["transactionId"].as_i64().unwrap();
+    assert_eq!(r[2]["idTagInfo"]["status"], "Accepted");
+    // The charger did not get our answer and sends it again: same transaction id.
+    let r = ask(&mut ws, &start.to_string().replace("\"s1\"", "\"s2\"")).await;
+    assert_eq!(r[2]["transactionId"], tx);
+    let mv = json!([2, "m1", "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
+    {"timestamp": "2026-02-01T09:15:00Z", "sampledValue": [
+        {"value": "3.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register", "context": "Sample.Periodic"},
+        {"value": "11.0", "unit": "kW", "measurand": "Power.Active.Import"},
+        {"value": "broken"}
+    ]}]}]);
+    assert_eq!(ask(&mut ws, &mv.to_string()).await, json!([3, "m1", {}]));
+    let stop = json!([2, "e1", "StopTransaction", {"transactionId": tx, "meterStop": 9000, "timestamp": "2026-02-01T10:00:00Z", "reason": "EVDisconnected",
+        "transactionData": [{"timestamp": "2026-02-01T10:00:00Z", "sampledValue": [{"value": "9000", "measurand": "Energy.Active.Import.Register"}]}]}]);
+    assert_eq!(ask(&mut ws, &stop.to_string()).await, json!([3, "e1", {}]));
+    // A stop for a transaction the hub never saw is stored and accepted too.
+    let r = ask(&mut ws, &json!([2, "e2", "StopTransaction", {"transactionId": 999999, "meterStop": 5, "timestamp": "2026-02-01T11:00:00Z"}]).to_string()).await;
+    assert_eq!(r[0], 3);
+
+    let txs = transactions(&app, "CP-T16").await;
+    assert_eq!(txs.len(), 2);
+    let t = &txs[0];
+    assert_eq!(t.transaction_id, tx.to_string());
+    assert_eq!(t.state, "ENDED");
+    assert_eq!(t.meter_start_wh.as_deref(), Some("1000"));
+    assert_eq!(t.meter_stop_wh.as_deref(), Some("9000"));
+    assert_eq!(t.stop_reason.as_deref(), Some("EVDisconnected"));
+    assert_eq!(t.started_at.unwrap().to_string(), "2026-02-01 09:00:00");
+    assert_eq!(
+        meter_values(&app, t.id).await,
+        vec![
+            (
+                "Energy.Active.Import.Register".to_string(),
+                "3500".to_string(),
+                "Wh".to_string()
+            ),
+            (
+                "Power.Active.Import".to_string(),
+                "11000".to_string(),
+                "W".to_string()
+            ),
+            (
+                "Energy.Active.Import.Register".to_string(),
+                "9000".to_string(),
+                "Wh".to_string()
+            ),
+        ]
+    );
+    assert_eq!(txs[1].transaction_id, "999999");
+    assert_eq!(txs[1].state, "ENDED");
+}
+
+#[tokio::test]
+async fn ocpp201_transaction_events_out_of_order_and_duplicated() {
+    let app = spawn_app().await;
+    add_charger(&app, "CP-T201", None).await;
+    let (mut ws, _) = open(&app, "CP-T201", "ocpp2.0.1", Some(PASSWORD))
+        .await
+        .unwrap();
+    let ev = |msg: &str, kind: &str, seq: i64, at: &str, kwh: f64| {
+        json!([2, msg, "TransactionEvent", {
+            "eventType": kind, "timestamp": at, "triggerReason": "MeterValuePeriodic", "seqNo": seq,
+            "transactionInfo": {"transactionId": "TX-77", "stoppedReason": if kind == "Ended" { json!("EVDisconnected") } else { Value::Null }},
+            "evse": {"id": 2, "connectorId": 1},
+            "idToken": {"idToken": "TOKEN-9", "type": "ISO14443"},
+            "meterValue": [{"timestamp": at, "sampledValue": [
+                {"value": kwh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "kWh"}}
+            ]}]
+        }])
+        .to_string()
+        .replace(",\"stoppedReason\":null", "")
+    };
+    let r = ask(&mut ws, &ev("1", "Started", 0, "2026-02-01T09:00:00Z", 1.0)).await;
+    assert_eq!(r[2], json!({"idTokenInfo": {"status": "Accepted"}}));
+    // Ended arrives before Updated; Updated is then sent twice.
+    assert_eq!(
+        ask(&mut ws, &ev("2", "Ended", 2, "2026-02-01T10:00:00Z", 12.0)).await[0],
+        3
+    );
+    assert_eq!(
+        ask(&mut ws, &ev("3", "Updated", 1, "2026-02-01T09:30:00Z", 6.0)).await[0],
+        3
+    );
+    assert_eq!(
+        ask(&mut ws, &ev("4", "Updated", 1, "2026-02-01T09:30:00Z", 6.0)).await[0],
+        3
+    );
+
+    let txs = transactions(&app, "CP-T201").await;
+    assert_eq!(txs.len(), 1);
+    let t = &txs[0];
+    assert_eq!(
+        (t.transaction_id.as_str(), t.state.as_str()),
+        ("TX-77", "ENDED")
+    );
+    assert_eq!(t.evse_id, Some(2));
+    assert_eq!(t.last_seq_no, Some(2));
+    assert_eq!(t.meter_start_wh.as_deref(), Some("1000"));
+    assert_eq!(t.meter_stop_wh.as_deref(), Some("12000"));
+    assert_eq!(t.stop_reason.as_deref(), Some("EVDisconnected"));
+    assert_eq!(t.stopped_at.unwrap().to_string(), "2026-02-01 10:00:00");
+    let values: Vec<String> = meter_values(&app, t.id)
+        .await
+        .into_iter()
+        .map(|(_, v, _)| v)
+        .collect();
+    assert_eq!(
+        values,
+        vec!["1000", "6000", "12000"],
+        "the duplicate added nothing; ordered by time"
+    );
+}

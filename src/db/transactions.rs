@@ -1,0 +1,304 @@
+//! OCPP transactions, their raw messages and normalised meter values.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{ocpp_meter_values, ocpp_transaction_events, ocpp_transactions};
+use super::{DbConnection, DbError};
+
+pub const ACTIVE: &str = "ACTIVE";
+pub const ENDED: &str = "ENDED";
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = ocpp_transactions)]
+pub struct Transaction {
+    pub id: i64,
+    pub charger_id: String,
+    pub transaction_id: String,
+    pub protocol: String,
+    pub evse_id: Option<i64>,
+    pub connector_id: Option<i64>,
+    #[serde(skip)]
+    pub id_token: Option<String>,
+    pub id_token_type: Option<String>,
+    pub state: String,
+    pub started_at: Option<NaiveDateTime>,
+    pub stopped_at: Option<NaiveDateTime>,
+    pub meter_start_wh: Option<String>,
+    pub meter_stop_wh: Option<String>,
+    pub stop_reason: Option<String>,
+    pub last_seq_no: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = ocpp_meter_values)]
+pub struct MeterValue {
+    pub id: i64,
+    pub transaction_ref: Option<i64>,
+    pub charger_id: String,
+    pub evse_id: Option<i64>,
+    pub sampled_at: NaiveDateTime,
+    pub measurand: String,
+    pub phase: Option<String>,
+    pub context: Option<String>,
+    pub location: Option<String>,
+    /// Decimal, in `unit`.
+    pub value: String,
+    pub unit: String,
+}
+
+/// A normalised sample, before storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMeterValue {
+    pub sampled_at: NaiveDateTime,
+    pub measurand: String,
+    pub phase: Option<String>,
+    pub context: Option<String>,
+    pub location: Option<String>,
+    pub value: String,
+    pub unit: String,
+}
+
+pub fn get(
+    conn: &mut DbConnection,
+    charger_id: &str,
+    transaction_id: &str,
+) -> Result<Option<Transaction>, DbError> {
+    Ok(ocpp_transactions::table
+        .filter(ocpp_transactions::charger_id.eq(charger_id))
+        .filter(ocpp_transactions::transaction_id.eq(transaction_id))
+        .select(Transaction::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn by_ref(conn: &mut DbConnection, id: i64) -> Result<Option<Transaction>, DbError> {
+    Ok(ocpp_transactions::table
+        .find(id)
+        .select(Transaction::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn of_charger(conn: &mut DbConnection, charger_id: &str) -> Result<Vec<Transaction>, DbError> {
+    Ok(ocpp_transactions::table
+        .filter(ocpp_transactions::charger_id.eq(charger_id))
+        .select(Transaction::as_select())
+        .order(ocpp_transactions::id.asc())
+        .load(conn)?)
+}
+
+/// A 1.6 StartTransaction that was already stored (a charger repeating it after a lost answer).
+pub fn find_start(
+    conn: &mut DbConnection,
+    charger_id: &str,
+    connector_id: i64,
+    started_at: NaiveDateTime,
+) -> Result<Option<Transaction>, DbError> {
+    Ok(ocpp_transactions::table
+        .filter(ocpp_transactions::charger_id.eq(charger_id))
+        .filter(ocpp_transactions::connector_id.eq(connector_id))
+        .filter(ocpp_transactions::started_at.eq(started_at))
+        .select(Transaction::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Create a transaction; 1.6 ones get their transaction id from the row id (`assign_id`).
+#[allow(clippy::too_many_arguments)]
+pub fn create(
+    conn: &mut DbConnection,
+    charger_id: &str,
+    transaction_id: Option<&str>,
+    protocol: &str,
+    evse_id: Option<i64>,
+    connector_id: Option<i64>,
+    id_token: Option<(&str, &str)>,
+    started_at: Option<NaiveDateTime>,
+    meter_start_wh: Option<&str>,
+) -> Result<Transaction, DbError> {
+    let now = super::now();
+    let provisional = transaction_id
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("pending-{}", uuid::Uuid::new_v4()));
+    let id: i64 = diesel::insert_into(ocpp_transactions::table)
+        .values((
+            ocpp_transactions::charger_id.eq(charger_id),
+            ocpp_transactions::transaction_id.eq(&provisional),
+            ocpp_transactions::protocol.eq(protocol),
+            ocpp_transactions::evse_id.eq(evse_id),
+            ocpp_transactions::connector_id.eq(connector_id),
+            ocpp_transactions::id_token.eq(id_token.map(|t| t.0)),
+            ocpp_transactions::id_token_type.eq(id_token.map(|t| t.1)),
+            ocpp_transactions::state.eq(ACTIVE),
+            ocpp_transactions::started_at.eq(started_at),
+            ocpp_transactions::meter_start_wh.eq(meter_start_wh),
+            ocpp_transactions::created_at.eq(now),
+            ocpp_transactions::updated_at.eq(now),
+        ))
+        .returning(ocpp_transactions::id)
+        .get_result(conn)?;
+    if transaction_id.is_none() {
+        diesel::update(ocpp_transactions::table.find(id))
+            .set(ocpp_transactions::transaction_id.eq(id.to_string()))
+            .execute(conn)?;
+    }
+    by_ref(conn, id)?.ok_or_else(|| DbError::Other("transaction vanished".into()))
+}
+
+/// What a later message adds; `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct TransactionUpdate {
+    pub evse_id: Option<i64>,
+    pub connector_id: Option<i64>,
+    pub id_token: Option<(String, String)>,
+    pub started_at: Option<NaiveDateTime>,
+    pub meter_start_wh: Option<String>,
+    pub ended: Option<(NaiveDateTime, Option<String>, Option<String>)>,
+    pub seq_no: Option<i64>,
+}
+
+/// Apply an update. An ENDED transaction stays ended, whatever arrives after.
+pub fn update(
+    conn: &mut DbConnection,
+    t: &Transaction,
+    u: &TransactionUpdate,
+) -> Result<(), DbError> {
+    let target = ocpp_transactions::table.find(t.id);
+    let now = super::now();
+    diesel::update(target)
+        .set(ocpp_transactions::updated_at.eq(now))
+        .execute(conn)?;
+    if let Some(e) = u.evse_id.filter(|_| t.evse_id.is_none()) {
+        diesel::update(target)
+            .set(ocpp_transactions::evse_id.eq(e))
+            .execute(conn)?;
+    }
+    if let Some(c) = u.connector_id.filter(|_| t.connector_id.is_none()) {
+        diesel::update(target)
+            .set(ocpp_transactions::connector_id.eq(c))
+            .execute(conn)?;
+    }
+    if let Some((tok, ty)) = u.id_token.as_ref().filter(|_| t.id_token.is_none()) {
+        diesel::update(target)
+            .set((
+                ocpp_transactions::id_token.eq(tok),
+                ocpp_transactions::id_token_type.eq(ty),
+            ))
+            .execute(conn)?;
+    }
+    if let Some(s) = u.started_at {
+        // The earliest start reported wins (Started may arrive after Updated).
+        if t.started_at.is_none_or(|old| s < old) {
+            diesel::update(target)
+                .set(ocpp_transactions::started_at.eq(s))
+                .execute(conn)?;
+        }
+    }
+    if let Some(m) = u
+        .meter_start_wh
+        .as_ref()
+        .filter(|_| t.meter_start_wh.is_none())
+    {
+        diesel::update(target)
+            .set(ocpp_transactions::meter_start_wh.eq(m))
+            .execute(conn)?;
+    }
+    if let Some((at, meter, reason)) = &u.ended {
+        diesel::update(target)
+            .set((
+                ocpp_transactions::state.eq(ENDED),
+                ocpp_transactions::stopped_at.eq(at),
+                ocpp_transactions::meter_stop_wh.eq(meter),
+                ocpp_transactions::stop_reason.eq(reason),
+            ))
+            .execute(conn)?;
+    }
+    if let Some(seq) = u.seq_no
+        && t.last_seq_no.is_none_or(|old| seq > old)
+    {
+        diesel::update(target)
+            .set(ocpp_transactions::last_seq_no.eq(seq))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// True when this (transaction, seqNo) was stored before: a duplicate to acknowledge only.
+pub fn has_event(
+    conn: &mut DbConnection,
+    transaction_ref: i64,
+    seq_no: i64,
+) -> Result<bool, DbError> {
+    let n: i64 = ocpp_transaction_events::table
+        .filter(ocpp_transaction_events::transaction_ref.eq(transaction_ref))
+        .filter(ocpp_transaction_events::seq_no.eq(seq_no))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+pub fn add_event(
+    conn: &mut DbConnection,
+    transaction_ref: i64,
+    action: &str,
+    event_type: Option<&str>,
+    seq_no: Option<i64>,
+    occurred_at: NaiveDateTime,
+    payload: &str,
+) -> Result<(), DbError> {
+    diesel::insert_into(ocpp_transaction_events::table)
+        .values((
+            ocpp_transaction_events::transaction_ref.eq(transaction_ref),
+            ocpp_transaction_events::action.eq(action),
+            ocpp_transaction_events::event_type.eq(event_type),
+            ocpp_transaction_events::seq_no.eq(seq_no),
+            ocpp_transaction_events::occurred_at.eq(occurred_at),
+            ocpp_transaction_events::payload.eq(payload),
+            ocpp_transaction_events::received_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn add_meter_values(
+    conn: &mut DbConnection,
+    transaction_ref: Option<i64>,
+    charger_id: &str,
+    evse_id: Option<i64>,
+    values: &[NewMeterValue],
+) -> Result<(), DbError> {
+    for v in values {
+        diesel::insert_into(ocpp_meter_values::table)
+            .values((
+                ocpp_meter_values::transaction_ref.eq(transaction_ref),
+                ocpp_meter_values::charger_id.eq(charger_id),
+                ocpp_meter_values::evse_id.eq(evse_id),
+                ocpp_meter_values::sampled_at.eq(v.sampled_at),
+                ocpp_meter_values::measurand.eq(&v.measurand),
+                ocpp_meter_values::phase.eq(&v.phase),
+                ocpp_meter_values::context.eq(&v.context),
+                ocpp_meter_values::location.eq(&v.location),
+                ocpp_meter_values::value.eq(&v.value),
+                ocpp_meter_values::unit.eq(&v.unit),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn meter_values(
+    conn: &mut DbConnection,
+    transaction_ref: i64,
+) -> Result<Vec<MeterValue>, DbError> {
+    Ok(ocpp_meter_values::table
+        .filter(ocpp_meter_values::transaction_ref.eq(transaction_ref))
+        .select(MeterValue::as_select())
+        .order((
+            ocpp_meter_values::sampled_at.asc(),
+            ocpp_meter_values::id.asc(),
+        ))
+        .load(conn)?)
+}

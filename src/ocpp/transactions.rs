@@ -1,0 +1,263 @@
+//! Transaction messages: 1.6 StartTransaction / StopTransaction / MeterValues and 2.0.1
+//! TransactionEvent, plus Authorize. They are stored as received and accepted: a charge point
+//! that gets a CALLERROR for a transaction message may drop the data, so only a failure to store
+//! is an error. 2.0.1 events are kept by `seqNo`: a duplicate is acknowledged and ignored, an
+//! `Ended` before an `Updated` ends the transaction for good.
+
+use serde_json::{Value, json};
+
+use crate::db::transactions::{self as store, TransactionUpdate};
+use crate::ocpi::types::DateTime;
+
+use super::frame::{ErrorKind, RpcError, Version};
+use super::handlers::Ctx;
+use super::meter;
+
+fn s(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+fn i(v: &Value, k: &str) -> Option<i64> {
+    v.get(k).and_then(Value::as_i64)
+}
+
+fn at(v: &Value) -> chrono::NaiveDateTime {
+    v.get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse(t).ok())
+        .unwrap_or_else(DateTime::now)
+        .naive()
+}
+
+fn authorize_status(ctx: &Ctx<'_>) -> &'static str {
+    if ctx.state.settings.ocpp_authorize_accept {
+        "Accepted"
+    } else {
+        "Invalid"
+    }
+}
+
+fn failed(id: &str, e: impl std::fmt::Display) -> RpcError {
+    tracing::error!(error = %e, "transaction message not stored");
+    RpcError::new(
+        id,
+        ErrorKind::Internal,
+        "could not store the message; send it again",
+    )
+}
+
+/// The last energy register reading among the samples, in Wh.
+fn energy_register(samples: &[crate::db::transactions::NewMeterValue]) -> Option<String> {
+    samples
+        .iter()
+        .rev()
+        .find(|m| m.measurand == "Energy.Active.Import.Register" && m.unit == "Wh")
+        .map(|m| m.value.clone())
+}
+
+/// Answer a transaction-related action; `None` when `action` is not one.
+pub async fn handle(
+    ctx: &Ctx<'_>,
+    id: &str,
+    action: &str,
+    p: &Value,
+) -> Option<Result<Value, RpcError>> {
+    let charger = ctx.charger_id.to_string();
+    let raw = p.to_string();
+    let p = p.clone();
+    let status = authorize_status(ctx);
+    let db = &ctx.state.db;
+    let out = match (ctx.version, action) {
+        (Version::V16, "Authorize") => Ok(json!({"idTagInfo": {"status": status}})),
+        (Version::V201, "Authorize") => Ok(json!({"idTokenInfo": {"status": status}})),
+        (Version::V16, "StartTransaction") => {
+            let started = at(&p);
+            let connector = i(&p, "connectorId");
+            let tag = s(&p, "idTag");
+            let meter_start = i(&p, "meterStart").map(|m| m.to_string());
+            db.write(move |c| {
+                let t = match connector {
+                    Some(cn) => store::find_start(c, &charger, cn, started)?,
+                    None => None,
+                };
+                let t = match t {
+                    Some(t) => t,
+                    None => {
+                        let t = store::create(
+                            c,
+                            &charger,
+                            None,
+                            "ocpp1.6",
+                            connector,
+                            connector,
+                            tag.as_deref().map(|t| (t, "ISO14443")),
+                            Some(started),
+                            meter_start.as_deref(),
+                        )?;
+                        store::add_event(
+                            c,
+                            t.id,
+                            "StartTransaction",
+                            Some("Started"),
+                            None,
+                            started,
+                            &raw,
+                        )?;
+                        t
+                    }
+                };
+                Ok(t.id)
+            })
+            .await
+            .map(|tx| json!({"transactionId": tx, "idTagInfo": {"status": status}}))
+            .map_err(|e| failed(id, e))
+        }
+        (Version::V16, "StopTransaction") => {
+            let ended = at(&p);
+            let tx_id = i(&p, "transactionId")
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            let meter_stop = i(&p, "meterStop").map(|m| m.to_string());
+            let reason = s(&p, "reason").or(Some("Local".into()));
+            let samples = p
+                .get("transactionData")
+                .map(|d| meter::samples(d, false))
+                .unwrap_or_default();
+            let has_tag = p.get("idTag").is_some();
+            db.write(move |c| {
+                let t = match store::get(c, &charger, &tx_id)? {
+                    Some(t) => t,
+                    // Stored and accepted even if its start never reached us.
+                    None => store::create(
+                        c,
+                        &charger,
+                        Some(&tx_id),
+                        "ocpp1.6",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                    )?,
+                };
+                store::add_event(c, t.id, "StopTransaction", Some("Ended"), None, ended, &raw)?;
+                store::add_meter_values(c, Some(t.id), &charger, t.evse_id, &samples)?;
+                store::update(
+                    c,
+                    &t,
+                    &TransactionUpdate {
+                        ended: Some((ended, meter_stop, reason)),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .map(|()| {
+                if has_tag {
+                    json!({"idTagInfo": {"status": status}})
+                } else {
+                    json!({})
+                }
+            })
+            .map_err(|e| failed(id, e))
+        }
+        (Version::V16, "MeterValues") => {
+            let connector = i(&p, "connectorId");
+            let tx_id = i(&p, "transactionId").map(|t| t.to_string());
+            let samples = p
+                .get("meterValue")
+                .map(|d| meter::samples(d, false))
+                .unwrap_or_default();
+            db.write(move |c| {
+                let t = match &tx_id {
+                    Some(t) => store::get(c, &charger, t)?,
+                    None => None,
+                };
+                if let Some(t) = &t {
+                    store::add_event(
+                        c,
+                        t.id,
+                        "MeterValues",
+                        Some("Updated"),
+                        None,
+                        crate::db::now(),
+                        &raw,
+                    )?;
+                }
+                store::add_meter_values(c, t.as_ref().map(|t| t.id), &charger, connector, &samples)
+            })
+            .await
+            .map(|()| json!({}))
+            .map_err(|e| failed(id, e))
+        }
+        (Version::V201, "TransactionEvent") => {
+            let when = at(&p);
+            let event = s(&p, "eventType").unwrap_or_else(|| "Updated".into());
+            let seq = i(&p, "seqNo");
+            let info = p.get("transactionInfo").cloned().unwrap_or(Value::Null);
+            let tx_id = s(&info, "transactionId").unwrap_or_else(|| "unknown".into());
+            let evse = p.get("evse").and_then(|e| i(e, "id"));
+            let connector = p.get("evse").and_then(|e| i(e, "connectorId"));
+            let token = p
+                .get("idToken")
+                .and_then(|t| Some((s(t, "idToken")?, s(t, "type").unwrap_or_default())));
+            let has_token = token.is_some();
+            let samples = p
+                .get("meterValue")
+                .map(|d| meter::samples(d, true))
+                .unwrap_or_default();
+            let stopped_reason = s(&info, "stoppedReason").or(Some("Local".into()));
+            db.write(move |c| {
+                let t = match store::get(c, &charger, &tx_id)? {
+                    Some(t) => t,
+                    None => store::create(
+                        c,
+                        &charger,
+                        Some(&tx_id),
+                        "ocpp2.0.1",
+                        evse,
+                        connector,
+                        None,
+                        None,
+                        None,
+                    )?,
+                };
+                if let Some(n) = seq
+                    && store::has_event(c, t.id, n)?
+                {
+                    return Ok(());
+                }
+                store::add_event(c, t.id, "TransactionEvent", Some(&event), seq, when, &raw)?;
+                store::add_meter_values(c, Some(t.id), &charger, evse.or(t.evse_id), &samples)?;
+                let register = energy_register(&samples);
+                let mut u = TransactionUpdate {
+                    evse_id: evse,
+                    connector_id: connector,
+                    id_token: token,
+                    seq_no: seq,
+                    ..Default::default()
+                };
+                match event.as_str() {
+                    "Started" => {
+                        u.started_at = Some(when);
+                        u.meter_start_wh = register;
+                    }
+                    "Ended" => u.ended = Some((when, register, stopped_reason)),
+                    _ => {}
+                }
+                store::update(c, &t, &u)
+            })
+            .await
+            .map(|()| {
+                if has_token {
+                    json!({"idTokenInfo": {"status": status}})
+                } else {
+                    json!({})
+                }
+            })
+            .map_err(|e| failed(id, e))
+        }
+        _ => return None,
+    };
+    Some(out)
+}
