@@ -75,6 +75,8 @@ pub struct Settings {
     pub ocpp_allow_unknown: bool,
     /// Authorize/StartTransaction answer until the tokens module decides: accept or reject.
     pub ocpp_authorize_accept: bool,
+    /// How long the hub waits for a charge point's answer to its calls.
+    pub ocpp_call_timeout_secs: u64,
     /// Heartbeat interval told to charge points at boot.
     pub ocpp_heartbeat_secs: u64,
     /// WebSocket ping interval; a connection silent for two intervals is closed.
@@ -168,6 +170,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("HUB_OCPP_PING_SECS", "WebSocket ping interval"),
     (
+        "HUB_OCPP_CALL_TIMEOUT_SECS",
+        "how long the hub waits for a charge point's answer",
+    ),
+    (
         "HUB_LIST_CACHE_MS",
         "how long list pages reuse the ordered keys of their query",
     ),
@@ -205,6 +211,7 @@ impl Default for Settings {
             ocpp_addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
             ocpp_allow_unknown: false,
             ocpp_authorize_accept: true,
+            ocpp_call_timeout_secs: 30,
             ocpp_heartbeat_secs: 300,
             ocpp_ping_secs: 30,
         }
@@ -420,6 +427,9 @@ impl Settings {
         }
         if let Some(v) = get("HUB_OCPP_HEARTBEAT_SECS") {
             s.ocpp_heartbeat_secs = parse_range("HUB_OCPP_HEARTBEAT_SECS", v, 10, 86_400)?;
+        }
+        if let Some(v) = get("HUB_OCPP_CALL_TIMEOUT_SECS") {
+            s.ocpp_call_timeout_secs = parse_range("HUB_OCPP_CALL_TIMEOUT_SECS", v, 1, 600)?;
         }
         if let Some(v) = get("HUB_OCPP_PING_SECS") {
             s.ocpp_ping_secs = parse_range("HUB_OCPP_PING_SECS", v, 1, 3600)?;

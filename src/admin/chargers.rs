@@ -1,6 +1,6 @@
 //! The operator API for charge points, under `/api/chargers` (admin JWT).
 
-use actix_web::{get, post, web};
+use actix_web::{get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -156,4 +156,264 @@ pub async fn create(
         .await?
         .ok_or_else(|| AppError::internal("charge point vanished"))?;
     Ok(OcpiResponse::created(view(&state, c)))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+pub struct StartRequest {
+    /// The driver's token (1.6 idTag, 2.0.1 idToken of type Central).
+    #[validate(length(min = 1, max = 36, message = "must be 1 to 36 characters"))]
+    #[serde(rename = "idToken")]
+    pub id_token: String,
+    /// EVSE (1.6: connector) to start on; the charge point chooses when absent.
+    #[serde(rename = "evseId")]
+    pub evse_id: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+pub struct StopRequest {
+    #[validate(length(min = 1, max = 36, message = "must be 1 to 36 characters"))]
+    #[serde(rename = "transactionId")]
+    pub transaction_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+pub struct ResetRequest {
+    /// `Soft`/`Hard` (1.6), `Immediate`/`OnIdle` (2.0.1); the other version's word is mapped.
+    #[serde(rename = "type")]
+    pub reset_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+pub struct AvailabilityRequest {
+    /// EVSE (1.6: connector); 0 or absent: the whole charge point.
+    #[serde(rename = "evseId")]
+    pub evse_id: Option<u32>,
+    pub operative: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+pub struct PowerRequest {
+    /// Maximum power of the whole charge point, kW (a ChargePointMax / ChargingStationMax profile).
+    #[serde(rename = "maxPowerKw")]
+    #[validate(range(
+        exclusive_min = 0.0,
+        max = 10000.0,
+        message = "must be above 0 and at most 10000"
+    ))]
+    pub max_power_kw: f64,
+}
+
+/// The charge point's answer to an operator command.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CommandAnswer {
+    pub action: String,
+    /// The CALLRESULT payload as the charge point sent it.
+    pub response: serde_json::Value,
+}
+
+async fn send(
+    state: &AppState,
+    id: &str,
+    action: &str,
+    payload: serde_json::Value,
+) -> Result<OcpiResponse<CommandAnswer>, AppError> {
+    use crate::http::envelope::status;
+    use crate::ocpp::gateway::CallError;
+    let timeout = std::time::Duration::from_secs(state.settings.ocpp_call_timeout_secs);
+    match state
+        .ocpp_registry
+        .call(id, action, &payload, timeout)
+        .await
+    {
+        Ok(response) => Ok(OcpiResponse::ok(CommandAnswer {
+            action: action.to_string(),
+            response,
+        })),
+        Err(e @ CallError::NotConnected(_)) => Err(AppError::ocpi(
+            status::HUB_CONNECTION_PROBLEM,
+            e.to_string(),
+        )),
+        Err(e @ CallError::Timeout(_)) => Err(AppError::ocpi(status::HUB_TIMEOUT, e.to_string())),
+        Err(e) => Err(AppError::ocpi(status::HUB_GENERIC_ERROR, e.to_string())),
+    }
+}
+
+fn version_of(state: &AppState, id: &str) -> Result<crate::ocpp::frame::Version, AppError> {
+    state.ocpp_registry.version(id).ok_or_else(|| {
+        AppError::ocpi(
+            crate::http::envelope::status::HUB_CONNECTION_PROBLEM,
+            format!("charge point {id} is not connected to this hub instance"),
+        )
+    })
+}
+
+/// Start a charging session (1.6 RemoteStartTransaction, 2.0.1 RequestStartTransaction).
+#[utoipa::path(
+    tag = "chargers",
+    params(("id" = String, Path, description = "charge point id")),
+    request_body = StartRequest,
+    responses((status = 200, description = "Envelope with the charge point's answer; OCPI 4003 when it is not connected, 4002 when it does not answer in time", body = CommandAnswer)),
+    security(("admin_jwt" = []))
+)]
+#[post("/api/chargers/{id}/start")]
+pub async fn start(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    body: OcpiJson<StartRequest>,
+) -> Result<OcpiResponse<CommandAnswer>, AppError> {
+    use crate::ocpp::frame::Version;
+    let (id, b) = (id.into_inner(), body.into_inner());
+    match version_of(&state, &id)? {
+        Version::V16 => {
+            let mut p = serde_json::json!({"idTag": b.id_token});
+            if let Some(e) = b.evse_id {
+                p["connectorId"] = e.into();
+            }
+            send(&state, &id, "RemoteStartTransaction", p).await
+        }
+        Version::V201 => {
+            let remote_start_id: u32 = rand::random::<u32>() >> 1;
+            let mut p = serde_json::json!({"idToken": {"idToken": b.id_token, "type": "Central"}, "remoteStartId": remote_start_id});
+            if let Some(e) = b.evse_id {
+                p["evseId"] = e.into();
+            }
+            send(&state, &id, "RequestStartTransaction", p).await
+        }
+    }
+}
+
+/// Stop a transaction (1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction).
+#[utoipa::path(
+    tag = "chargers",
+    params(("id" = String, Path, description = "charge point id")),
+    request_body = StopRequest,
+    responses((status = 200, description = "Envelope with the charge point's answer", body = CommandAnswer)),
+    security(("admin_jwt" = []))
+)]
+#[post("/api/chargers/{id}/stop")]
+pub async fn stop(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    body: OcpiJson<StopRequest>,
+) -> Result<OcpiResponse<CommandAnswer>, AppError> {
+    use crate::ocpp::frame::Version;
+    let (id, b) = (id.into_inner(), body.into_inner());
+    match version_of(&state, &id)? {
+        Version::V16 => {
+            let tx: i64 = b.transaction_id.parse().map_err(|_| {
+                AppError::invalid("field `transactionId`: OCPP 1.6 transaction ids are integers")
+            })?;
+            send(
+                &state,
+                &id,
+                "RemoteStopTransaction",
+                serde_json::json!({"transactionId": tx}),
+            )
+            .await
+        }
+        Version::V201 => {
+            send(
+                &state,
+                &id,
+                "RequestStopTransaction",
+                serde_json::json!({"transactionId": b.transaction_id}),
+            )
+            .await
+        }
+    }
+}
+
+/// Reset the charge point.
+#[utoipa::path(
+    tag = "chargers",
+    params(("id" = String, Path, description = "charge point id")),
+    request_body = ResetRequest,
+    responses((status = 200, description = "Envelope with the charge point's answer", body = CommandAnswer)),
+    security(("admin_jwt" = []))
+)]
+#[post("/api/chargers/{id}/reset")]
+pub async fn reset(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    body: OcpiJson<ResetRequest>,
+) -> Result<OcpiResponse<CommandAnswer>, AppError> {
+    use crate::ocpp::frame::Version;
+    let (id, b) = (id.into_inner(), body.into_inner());
+    let hard = matches!(b.reset_type.as_deref(), Some("Hard" | "Immediate"));
+    let p = match version_of(&state, &id)? {
+        Version::V16 => serde_json::json!({"type": if hard { "Hard" } else { "Soft" }}),
+        Version::V201 => serde_json::json!({"type": if hard { "Immediate" } else { "OnIdle" }}),
+    };
+    send(&state, &id, "Reset", p).await
+}
+
+/// Make the charge point or one EVSE operative or inoperative.
+#[utoipa::path(
+    tag = "chargers",
+    params(("id" = String, Path, description = "charge point id")),
+    request_body = AvailabilityRequest,
+    responses((status = 200, description = "Envelope with the charge point's answer", body = CommandAnswer)),
+    security(("admin_jwt" = []))
+)]
+#[post("/api/chargers/{id}/availability")]
+pub async fn availability(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    body: OcpiJson<AvailabilityRequest>,
+) -> Result<OcpiResponse<CommandAnswer>, AppError> {
+    use crate::ocpp::frame::Version;
+    let (id, b) = (id.into_inner(), body.into_inner());
+    let evse = b.evse_id.unwrap_or(0);
+    let p = match version_of(&state, &id)? {
+        Version::V16 => {
+            serde_json::json!({"connectorId": evse, "type": if b.operative { "Operative" } else { "Inoperative" }})
+        }
+        Version::V201 => {
+            let mut p = serde_json::json!({"operationalStatus": if b.operative { "Operative" } else { "Inoperative" }});
+            if evse > 0 {
+                p["evse"] = serde_json::json!({"id": evse});
+            }
+            p
+        }
+    };
+    send(&state, &id, "ChangeAvailability", p).await
+}
+
+/// Cap the charge point's power (SetChargingProfile with a ChargePointMax /
+/// ChargingStationMax profile, in W, valid until replaced).
+#[utoipa::path(
+    tag = "chargers",
+    params(("id" = String, Path, description = "charge point id")),
+    request_body = PowerRequest,
+    responses((status = 200, description = "Envelope with the charge point's answer", body = CommandAnswer)),
+    security(("admin_jwt" = []))
+)]
+#[patch("/api/chargers/{id}/power")]
+pub async fn power(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    body: OcpiJson<PowerRequest>,
+) -> Result<OcpiResponse<CommandAnswer>, AppError> {
+    use crate::ocpp::frame::Version;
+    let (id, b) = (id.into_inner(), body.into_inner());
+    let watts = (b.max_power_kw * 1000.0).round();
+    let schedule = serde_json::json!({"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": watts}]});
+    let p = match version_of(&state, &id)? {
+        Version::V16 => serde_json::json!({"connectorId": 0, "csChargingProfiles": {
+            "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": schedule}}),
+        Version::V201 => {
+            let mut sch = schedule;
+            sch["id"] = 1.into();
+            serde_json::json!({"evseId": 0, "chargingProfile": {
+                "id": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargingStationMaxProfile",
+                "chargingProfileKind": "Absolute", "chargingSchedule": [sch]}})
+        }
+    };
+    send(&state, &id, "SetChargingProfile", p).await
 }

@@ -92,6 +92,47 @@ struct Live {
     conn_id: u64,
     version: Version,
     session: Session,
+    outbound: Arc<Outbound>,
+}
+
+/// A charge point's answer to one of the hub's calls.
+#[derive(Debug)]
+enum Answer {
+    Result(serde_json::Value),
+    Error { code: String, description: String },
+}
+
+/// The hub's calls to one connection: the one outstanding call, and who waits for its answer.
+#[derive(Default)]
+pub struct Outbound {
+    pending: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Answer>>>,
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl Outbound {
+    fn complete(&self, id: &str, answer: Answer) -> bool {
+        let waiter = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        match waiter {
+            Some(tx) => tx.send(answer).is_ok(),
+            None => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("charge point {0} is not connected to this hub instance")]
+    NotConnected(String),
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("charge point answered {code}: {description}")]
+    Rejected { code: String, description: String },
+    #[error("connection closed before the answer")]
+    Closed,
 }
 
 /// The charge points connected to this instance.
@@ -103,7 +144,13 @@ pub struct Registry {
 
 impl Registry {
     /// Register a connection; returns its id and the session it replaced, if any.
-    fn attach(&self, id: &str, version: Version, session: Session) -> (u64, Option<Session>) {
+    fn attach(
+        &self,
+        id: &str,
+        version: Version,
+        session: Session,
+        outbound: Arc<Outbound>,
+    ) -> (u64, Option<Session>) {
         let conn_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let old = live.insert(
@@ -112,6 +159,7 @@ impl Registry {
                 conn_id,
                 version,
                 session,
+                outbound,
             },
         );
         (conn_id, old.map(|o| o.session))
@@ -132,6 +180,70 @@ impl Registry {
     pub fn connected(&self) -> Vec<(String, Version)> {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.iter().map(|(k, l)| (k.clone(), l.version)).collect()
+    }
+
+    /// The protocol of a connected charge point.
+    pub fn version(&self, id: &str) -> Option<Version> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get(id).map(|l| l.version)
+    }
+
+    /// Send a CALL to a connected charge point and wait for its answer: at most one outstanding
+    /// call per connection (later ones queue), a new message id per call, `timeout` for the
+    /// answer. A charge point connected to another hub instance is `NotConnected` here.
+    pub async fn call(
+        &self,
+        id: &str,
+        action: &str,
+        payload: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, CallError> {
+        let (session, outbound) = {
+            let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            let l = live
+                .get(id)
+                .ok_or_else(|| CallError::NotConnected(id.to_string()))?;
+            (l.session.clone(), l.outbound.clone())
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let _turn = tokio::time::timeout_at(deadline, outbound.one_at_a_time.lock())
+            .await
+            .map_err(|_| CallError::Timeout(timeout.as_secs()))?;
+        let message_id = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        outbound
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(message_id.clone(), tx);
+        let mut session = session;
+        if session
+            .text(frame::call(&message_id, action, payload))
+            .await
+            .is_err()
+        {
+            outbound
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&message_id);
+            return Err(CallError::Closed);
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(Answer::Result(v))) => Ok(v),
+            Ok(Ok(Answer::Error { code, description })) => {
+                Err(CallError::Rejected { code, description })
+            }
+            Ok(Err(_)) => Err(CallError::Closed),
+            Err(_) => {
+                outbound
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&message_id);
+                Err(CallError::Timeout(timeout.as_secs()))
+            }
+        }
     }
 
     pub fn is_connected(&self, id: &str) -> bool {
@@ -234,7 +346,8 @@ async fn run(
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
-    let (conn_id, replaced) = registry.attach(&id, version, session.clone());
+    let outbound = Arc::new(Outbound::default());
+    let (conn_id, replaced) = registry.attach(&id, version, session.clone(), outbound.clone());
     let replaced_any = replaced.is_some();
     if let Some(old) = replaced {
         let _ = old.close(None).await;
@@ -285,7 +398,7 @@ async fn run(
                 last_heard = Instant::now();
                 match msg {
                     AggregatedMessage::Text(text) => {
-                        if let Some(reply) = on_text(&ctx, &text).await
+                        if let Some(reply) = on_text(&ctx, &outbound, &text).await
                             && session.text(reply).await.is_err()
                         {
                             break;
@@ -327,7 +440,7 @@ async fn run(
 }
 
 /// One inbound text frame; the reply to send, if any.
-async fn on_text(ctx: &Ctx<'_>, text: &str) -> Option<String> {
+async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<String> {
     match frame::parse(text, ctx.version) {
         Err(e) => Some(frame::error(&e, ctx.version)),
         Ok(None) => None,
@@ -347,9 +460,22 @@ async fn on_text(ctx: &Ctx<'_>, text: &str) -> Option<String> {
                 },
             )
         }
-        // Answers to the hub's own calls: the call API of a later step takes these.
-        Ok(Some(Frame::Result { id, .. })) | Ok(Some(Frame::Error { id, .. })) => {
-            tracing::debug!(ocpp.charge_point_id = %ctx.charger_id, message_id = %id, "answer to no outstanding call");
+        // Answers to the hub's own calls.
+        Ok(Some(Frame::Result { id, payload })) => {
+            if !outbound.complete(&id, Answer::Result(payload)) {
+                tracing::warn!(ocpp.charge_point_id = %ctx.charger_id, message_id = %id, "answer to no outstanding call");
+            }
+            None
+        }
+        Ok(Some(Frame::Error {
+            id,
+            code,
+            description,
+            ..
+        })) => {
+            if !outbound.complete(&id, Answer::Error { code, description }) {
+                tracing::warn!(ocpp.charge_point_id = %ctx.charger_id, message_id = %id, "error for no outstanding call");
+            }
             None
         }
     }

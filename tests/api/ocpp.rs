@@ -509,3 +509,182 @@ async fn ocpp201_transaction_events_out_of_order_and_duplicated() {
         "the duplicate added nothing; ordered by time"
     );
 }
+
+/// Run a charge point that records the hub's calls and answers them with `answer(action)`
+/// (None: stays silent). Before answering the first call it sends a Heartbeat of its own and
+/// waits for the hub's answer: calls crossing in both directions.
+fn serve_calls(
+    mut ws: Ws,
+    answer: fn(&str) -> Option<Value>,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut crossed = false;
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(t) = msg else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v[0] != 2 {
+                continue;
+            }
+            let action = v[2].as_str().unwrap().to_string();
+            let _ = tx.send((action.clone(), v[3].clone()));
+            if !crossed {
+                crossed = true;
+                let r = ask(&mut ws, r#"[2, "cross-1", "Heartbeat", {}]"#).await;
+                assert_eq!(
+                    r[1], "cross-1",
+                    "the hub answers while its own call is outstanding"
+                );
+            }
+            match answer(&action) {
+                Some(Value::String(code)) => {
+                    let _ = ws
+                        .send(Message::Text(
+                            json!([4, v[1], code, "refused", {}]).to_string().into(),
+                        ))
+                        .await;
+                }
+                Some(payload) => {
+                    let _ = ws
+                        .send(Message::Text(json!([3, v[1], payload]).to_string().into()))
+                        .await;
+                }
+                None => {}
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn operator_commands_reach_charge_points_of_both_versions() {
+    let app = crate::support::spawn_app_with(|s| s.ocpp_call_timeout_secs = 2).await;
+    add_charger(&app, "CMD16", None).await;
+    add_charger(&app, "CMD201", None).await;
+    let post = |path: String, body: Value| {
+        let app = &app;
+        async move { body_json(app.admin_post(&path, &body).await).await }
+    };
+    // Not connected: 4003.
+    let v = post(
+        "/api/chargers/CMD16/start".into(),
+        json!({"idToken": "TAG-1"}),
+    )
+    .await;
+    assert_eq!(v["status_code"], 4003);
+
+    let (ws16, _) = open(&app, "CMD16", "ocpp1.6", Some(PASSWORD))
+        .await
+        .unwrap();
+    let mut calls16 = serve_calls(ws16, |_| Some(json!({"status": "Accepted"})));
+    let v = post(
+        "/api/chargers/CMD16/start".into(),
+        json!({"idToken": "TAG-1", "evseId": 2}),
+    )
+    .await;
+    assert_eq!(v["data"]["response"], json!({"status": "Accepted"}), "{v}");
+    assert_eq!(
+        calls16.recv().await.unwrap(),
+        (
+            "RemoteStartTransaction".to_string(),
+            json!({"idTag": "TAG-1", "connectorId": 2})
+        )
+    );
+    let v = post(
+        "/api/chargers/CMD16/stop".into(),
+        json!({"transactionId": "42"}),
+    )
+    .await;
+    assert_eq!(v["data"]["action"], "RemoteStopTransaction");
+    assert_eq!(
+        calls16.recv().await.unwrap().1,
+        json!({"transactionId": 42})
+    );
+    let v = post(
+        "/api/chargers/CMD16/stop".into(),
+        json!({"transactionId": "TX-A"}),
+    )
+    .await;
+    assert_eq!(v["status_code"], 2001);
+    post("/api/chargers/CMD16/reset".into(), json!({"type": "Hard"})).await;
+    assert_eq!(
+        calls16.recv().await.unwrap(),
+        ("Reset".to_string(), json!({"type": "Hard"}))
+    );
+    post(
+        "/api/chargers/CMD16/availability".into(),
+        json!({"evseId": 1, "operative": false}),
+    )
+    .await;
+    assert_eq!(
+        calls16.recv().await.unwrap().1,
+        json!({"connectorId": 1, "type": "Inoperative"})
+    );
+
+    let (ws201, _) = open(&app, "CMD201", "ocpp2.0.1", Some(PASSWORD))
+        .await
+        .unwrap();
+    let mut calls201 = serve_calls(ws201, |a| match a {
+        "Reset" => Some(json!("NotSupported")),
+        "ChangeAvailability" => None,
+        _ => Some(json!({"status": "Accepted"})),
+    });
+    let v = post(
+        "/api/chargers/CMD201/start".into(),
+        json!({"idToken": "APP-7"}),
+    )
+    .await;
+    assert_eq!(v["data"]["action"], "RequestStartTransaction");
+    let (_, p) = calls201.recv().await.unwrap();
+    assert_eq!(p["idToken"], json!({"idToken": "APP-7", "type": "Central"}));
+    assert!(p["remoteStartId"].is_u64());
+    let r = app
+        .http
+        .patch(app.url("/api/chargers/CMD201/power"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"maxPowerKw": 11}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_json(r).await["data"]["response"]["status"], "Accepted");
+    let (a, p) = calls201.recv().await.unwrap();
+    assert_eq!(a, "SetChargingProfile");
+    assert_eq!(
+        p["chargingProfile"]["chargingProfilePurpose"],
+        "ChargingStationMaxProfile"
+    );
+    assert_eq!(
+        p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"],
+        11000.0
+    );
+    // A CALLERROR answer and a charge point that never answers.
+    let v = post("/api/chargers/CMD201/reset".into(), json!({})).await;
+    assert_eq!(v["status_code"], 4000);
+    assert!(
+        v["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("NotSupported")
+    );
+    let v = post(
+        "/api/chargers/CMD201/availability".into(),
+        json!({"operative": true}),
+    )
+    .await;
+    assert_eq!(v["status_code"], 4002, "{v}");
+    // The next call still works once the silent one timed out.
+    let v = post(
+        "/api/chargers/CMD201/stop".into(),
+        json!({"transactionId": "TX-A"}),
+    )
+    .await;
+    assert_eq!(v["data"]["response"]["status"], "Accepted", "{v}");
+    let r = app
+        .http
+        .post(app.url("/api/chargers/CMD201/stop"))
+        .json(&json!({"transactionId": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
