@@ -77,6 +77,8 @@ pub struct Settings {
     pub ocpp_authorize_accept: bool,
     /// How long the hub waits for a charge point's answer to its calls.
     pub ocpp_call_timeout_secs: u64,
+    /// Days the OCPP message log keeps messages (0: no log).
+    pub ocpp_message_log_days: u32,
     /// Heartbeat interval told to charge points at boot.
     pub ocpp_heartbeat_secs: u64,
     /// WebSocket ping interval; a connection silent for two intervals is closed.
@@ -212,6 +214,7 @@ impl Default for Settings {
             ocpp_allow_unknown: false,
             ocpp_authorize_accept: true,
             ocpp_call_timeout_secs: 30,
+            ocpp_message_log_days: 7,
             ocpp_heartbeat_secs: 300,
             ocpp_ping_secs: 30,
         }
@@ -424,6 +427,9 @@ impl Settings {
                     ));
                 }
             };
+        }
+        if let Some(v) = get("HUB_OCPP_MESSAGE_LOG_DAYS") {
+            s.ocpp_message_log_days = parse_range("HUB_OCPP_MESSAGE_LOG_DAYS", v, 0, 3650)?;
         }
         if let Some(v) = get("HUB_OCPP_HEARTBEAT_SECS") {
             s.ocpp_heartbeat_secs = parse_range("HUB_OCPP_HEARTBEAT_SECS", v, 10, 86_400)?;

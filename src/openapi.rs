@@ -113,6 +113,7 @@ impl Modify for DeeperLevels {
         crate::admin::chargers::reset,
         crate::admin::chargers::availability,
         crate::admin::chargers::power,
+        crate::admin::chargers::messages,
         crate::startup::health,
         crate::startup::ready,
         crate::startup::jwks,

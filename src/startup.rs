@@ -69,7 +69,11 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
         std::time::Duration::from_millis(settings.list_cache_ms),
         256,
     ));
+    let ocpp_log = Arc::new(crate::ocpp::log::MessageLog::new(
+        settings.ocpp_message_log_days,
+    ));
     Ok(AppState {
+        ocpp_log,
         ocpp_registry: Default::default(),
         location_lists,
         settings,
@@ -176,10 +180,18 @@ impl Application {
     /// Serve HTTP and run the push worker until the server stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let worker = tokio::spawn(crate::push::worker::run(self.state.clone()));
+        let state = self.state.clone();
+        let log_writer = tokio::spawn(async move {
+            state
+                .ocpp_log
+                .run(state.db.clone(), state.settings.ocpp_message_log_days)
+                .await
+        });
         let ocpp = self.ocpp_server.handle();
         let ocpp_task = tokio::spawn(self.ocpp_server);
         let result = self.server.await;
         worker.abort();
+        log_writer.abort();
         ocpp.stop(false).await;
         ocpp_task.abort();
         result
@@ -215,6 +227,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(admin::chargers::reset)
         .service(admin::chargers::availability)
         .service(admin::chargers::power)
+        .service(admin::chargers::messages)
         .service(health)
         .service(ready)
         .service(jwks)

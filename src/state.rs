@@ -16,6 +16,8 @@ pub struct AppState {
     pub client: OcpiClient,
     /// Wakes this process's push worker after a change was enqueued.
     pub outbox_wakeup: Arc<crate::push::worker::Wakeup>,
+    /// The OCPP message log (written in batches by one task).
+    pub ocpp_log: Arc<crate::ocpp::log::MessageLog>,
     /// Charge points connected to this instance.
     pub ocpp_registry: Arc<crate::ocpp::gateway::Registry>,
     /// Ordered keys of recent location list queries.

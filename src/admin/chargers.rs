@@ -222,7 +222,7 @@ async fn send(
     let timeout = std::time::Duration::from_secs(state.settings.ocpp_call_timeout_secs);
     match state
         .ocpp_registry
-        .call(id, action, &payload, timeout)
+        .call(id, action, &payload, timeout, &state.ocpp_log)
         .await
     {
         Ok(response) => Ok(OcpiResponse::ok(CommandAnswer {
@@ -416,4 +416,58 @@ pub async fn power(
         }
     };
     send(&state, &id, "SetChargingProfile", p).await
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    /// `IN` (from the charge point) or `OUT`.
+    pub direction: String,
+    /// 2 CALL, 3 CALLRESULT, 4 CALLERROR, 0 unreadable.
+    pub message_type: i64,
+    pub message_id: String,
+    pub action: Option<String>,
+    /// The frame as sent or received.
+    pub message: serde_json::Value,
+    #[schema(value_type = String)]
+    pub at: DateTime,
+}
+
+/// The OCPP message log of a charge point, both directions, oldest first (paginated like OCPI
+/// lists: `date_from`, `date_to`, `offset`, `limit`; `X-Total-Count`, `Link`).
+#[utoipa::path(
+    tag = "chargers",
+    params(("id" = String, Path, description = "charge point id"),
+        ("date_from" = Option<String>, Query, description = "at >= date_from"),
+        ("date_to" = Option<String>, Query, description = "at < date_to"),
+        ("offset" = Option<u64>, Query, description = "first message, default 0"),
+        ("limit" = Option<u64>, Query, description = "page size, capped by X-Limit")),
+    responses((status = 200, description = "Envelope with a page of messages", body = Vec<MessageView>)),
+    security(("admin_jwt" = []))
+)]
+#[get("/api/chargers/{id}/messages")]
+pub async fn messages(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    page: crate::http::pagination::Pagination,
+) -> Result<OcpiResponse<Vec<MessageView>>, AppError> {
+    let id = id.into_inner();
+    let q = page.query.clone();
+    let (rows, total) = state
+        .db
+        .read(move |c| crate::db::message_log::page(c, &id, &q))
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|m| MessageView {
+            message: serde_json::from_str(&m.payload)
+                .unwrap_or(serde_json::Value::String(m.payload)),
+            direction: m.direction,
+            message_type: m.message_type,
+            message_id: m.message_id,
+            action: m.action,
+            at: DateTime::from_naive(m.at),
+        })
+        .collect();
+    Ok(page.respond(items, total, None))
 }

@@ -81,13 +81,15 @@ pub fn set_enabled(conn: &mut DbConnection, id: &str, enabled: bool) -> Result<(
     Ok(())
 }
 
-/// Append to the connection log.
+/// Append to the connection log; `at` is when it happened (not when it was written: the
+/// events of two connections may be written in either order).
 pub fn log_event(
     conn: &mut DbConnection,
     id: &str,
     event: &str,
     protocol: Option<&str>,
     detail: Option<&str>,
+    at: NaiveDateTime,
 ) -> Result<(), DbError> {
     diesel::insert_into(charger_connection_log::table)
         .values((
@@ -95,7 +97,7 @@ pub fn log_event(
             charger_connection_log::event.eq(event),
             charger_connection_log::protocol.eq(protocol),
             charger_connection_log::detail.eq(detail),
-            charger_connection_log::at.eq(super::now()),
+            charger_connection_log::at.eq(at),
         ))
         .execute(conn)?;
     Ok(())
@@ -158,7 +160,10 @@ pub fn connection_log(
     Ok(charger_connection_log::table
         .filter(charger_connection_log::charger_id.eq(id))
         .select(ConnectionEvent::as_select())
-        .order(charger_connection_log::id.desc())
+        .order((
+            charger_connection_log::at.desc(),
+            charger_connection_log::id.desc(),
+        ))
         .limit(limit)
         .load(conn)?)
 }

@@ -6,6 +6,7 @@ pub mod dialect;
 pub mod keys;
 pub mod list_cache;
 pub mod locations;
+pub mod message_log;
 pub mod migrations;
 pub mod outbox;
 pub mod platforms;

@@ -193,6 +193,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ocpp_messages (id) {
+        id -> BigInt,
+        charger_id -> Text,
+        direction -> Text,
+        message_type -> BigInt,
+        message_id -> Text,
+        action -> Nullable<Text>,
+        payload -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(location_visibility -> locations (location_key));
 diesel::allow_tables_to_appear_in_same_query!(
     hub_keys,
@@ -207,5 +220,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     charger_connection_log,
     ocpp_transactions,
     ocpp_transaction_events,
-    ocpp_meter_values
+    ocpp_meter_values,
+    ocpp_messages
 );

@@ -150,9 +150,11 @@ impl Registry {
         version: Version,
         session: Session,
         outbound: Arc<Outbound>,
-    ) -> (u64, Option<Session>) {
+    ) -> (u64, Option<Session>, chrono::NaiveDateTime) {
         let conn_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        // Taken under the lock: attach times order the connections of one charge point.
+        let at = crate::db::now();
         let old = live.insert(
             id.to_string(),
             Live {
@@ -162,7 +164,7 @@ impl Registry {
                 outbound,
             },
         );
-        (conn_id, old.map(|o| o.session))
+        (conn_id, old.map(|o| o.session), at)
     }
 
     /// Forget a connection, unless a newer one took its place; true when it was current.
@@ -197,6 +199,7 @@ impl Registry {
         action: &str,
         payload: &serde_json::Value,
         timeout: Duration,
+        log: &super::log::MessageLog,
     ) -> Result<serde_json::Value, CallError> {
         let (session, outbound) = {
             let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -217,11 +220,9 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .insert(message_id.clone(), tx);
         let mut session = session;
-        if session
-            .text(frame::call(&message_id, action, payload))
-            .await
-            .is_err()
-        {
+        let text = frame::call(&message_id, action, payload);
+        log.record(id, "OUT", 2, &message_id, Some(action), &text);
+        if session.text(text).await.is_err() {
             outbound
                 .pending
                 .lock()
@@ -347,7 +348,8 @@ async fn run(
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
     let outbound = Arc::new(Outbound::default());
-    let (conn_id, replaced) = registry.attach(&id, version, session.clone(), outbound.clone());
+    let (conn_id, replaced, attached_at) =
+        registry.attach(&id, version, session.clone(), outbound.clone());
     let replaced_any = replaced.is_some();
     if let Some(old) = replaced {
         let _ = old.close(None).await;
@@ -364,7 +366,7 @@ async fn run(
             .db
             .write(move |c| {
                 chargers::set_connected(c, &cid, true, Some(proto))?;
-                chargers::log_event(c, &cid, event, Some(proto), None)
+                chargers::log_event(c, &cid, event, Some(proto), None, attached_at)
             })
             .await
         {
@@ -429,7 +431,7 @@ async fn run(
             .db
             .write(move |c| {
                 chargers::set_connected(c, &cid, false, Some(proto))?;
-                chargers::log_event(c, &cid, "disconnected", Some(proto), None)
+                chargers::log_event(c, &cid, "disconnected", Some(proto), None, crate::db::now())
             })
             .await
         {
@@ -441,29 +443,42 @@ async fn run(
 
 /// One inbound text frame; the reply to send, if any.
 async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<String> {
+    let log = &ctx.state.ocpp_log;
+    let cp = ctx.charger_id;
     match frame::parse(text, ctx.version) {
-        Err(e) => Some(frame::error(&e, ctx.version)),
-        Ok(None) => None,
+        Err(e) => {
+            log.record(cp, "IN", 0, &e.id, None, text);
+            let reply = frame::error(&e, ctx.version);
+            log.record(cp, "OUT", 4, &e.id, None, &reply);
+            Some(reply)
+        }
+        Ok(None) => {
+            log.record(cp, "IN", 0, "-1", None, text);
+            None
+        }
         Ok(Some(Frame::Call {
             id,
             action,
             payload,
         })) => {
-            let span = tracing::info_span!("ocpp", ocpp.charge_point_id = %ctx.charger_id, ocpp.action = %action);
-            Some(
-                match handlers::handle(ctx, &id, &action, payload)
-                    .instrument(span)
-                    .await
-                {
-                    Ok(p) => frame::result(&id, &p),
-                    Err(e) => frame::error(&e, ctx.version),
-                },
-            )
+            log.record(cp, "IN", 2, &id, Some(&action), text);
+            let span =
+                tracing::info_span!("ocpp", ocpp.charge_point_id = %cp, ocpp.action = %action);
+            let (kind, reply) = match handlers::handle(ctx, &id, &action, payload)
+                .instrument(span)
+                .await
+            {
+                Ok(p) => (3, frame::result(&id, &p)),
+                Err(e) => (4, frame::error(&e, ctx.version)),
+            };
+            log.record(cp, "OUT", kind, &id, Some(&action), &reply);
+            Some(reply)
         }
         // Answers to the hub's own calls.
         Ok(Some(Frame::Result { id, payload })) => {
+            log.record(cp, "IN", 3, &id, None, text);
             if !outbound.complete(&id, Answer::Result(payload)) {
-                tracing::warn!(ocpp.charge_point_id = %ctx.charger_id, message_id = %id, "answer to no outstanding call");
+                tracing::warn!(ocpp.charge_point_id = %cp, message_id = %id, "answer to no outstanding call");
             }
             None
         }
@@ -473,8 +488,9 @@ async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<Strin
             description,
             ..
         })) => {
+            log.record(cp, "IN", 4, &id, None, text);
             if !outbound.complete(&id, Answer::Error { code, description }) {
-                tracing::warn!(ocpp.charge_point_id = %ctx.charger_id, message_id = %id, "error for no outstanding call");
+                tracing::warn!(ocpp.charge_point_id = %cp, message_id = %id, "error for no outstanding call");
             }
             None
         }

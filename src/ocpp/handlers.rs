@@ -226,6 +226,32 @@ pub async fn handle(ctx: &Ctx<'_>, id: &str, action: &str, p: Value) -> Result<V
             evse_status(ctx, s.evse_id, ocpi, Some(&s.timestamp)).await;
             Ok(json!({}))
         }
+        // Notifications a real charge point sends: acknowledged; the message log keeps them.
+        (_, "DataTransfer") => Ok(json!({"status": "UnknownVendorId"})),
+        (
+            Version::V16,
+            "FirmwareStatusNotification"
+            | "DiagnosticsStatusNotification"
+            | "SecurityEventNotification"
+            | "LogStatusNotification"
+            | "SignedFirmwareStatusNotification",
+        )
+        | (
+            Version::V201,
+            "FirmwareStatusNotification"
+            | "LogStatusNotification"
+            | "SecurityEventNotification"
+            | "NotifyEvent"
+            | "NotifyReport"
+            | "NotifyMonitoringReport"
+            | "NotifyChargingLimit"
+            | "ClearedChargingLimit"
+            | "ReportChargingProfiles"
+            | "NotifyDisplayMessages"
+            | "NotifyCustomerInformation"
+            | "PublishFirmwareStatusNotification"
+            | "ReservationStatusUpdate",
+        ) => Ok(json!({})),
         _ => Err(RpcError::new(
             id,
             ErrorKind::NotImplemented,
@@ -263,6 +289,7 @@ async fn boot(
                 "booted",
                 None,
                 Some(&format!("{vendor} {model}")),
+                crate::db::now(),
             )
         })
         .await

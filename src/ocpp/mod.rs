@@ -8,5 +8,6 @@
 pub mod frame;
 pub mod gateway;
 pub mod handlers;
+pub mod log;
 pub mod meter;
 pub mod transactions;

@@ -688,3 +688,73 @@ async fn operator_commands_reach_charge_points_of_both_versions() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn notifications_are_acknowledged_and_every_message_is_logged() {
+    let app = spawn_app().await;
+    add_charger(&app, "CP-LOG", None).await;
+    let (mut ws, _) = open(&app, "CP-LOG", "ocpp2.0.1", Some(PASSWORD))
+        .await
+        .unwrap();
+    let r = ask(&mut ws, r#"[2, "n1", "NotifyEvent", {"generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0, "eventData": []}]"#).await;
+    assert_eq!(r, json!([3, "n1", {}]));
+    let r = ask(
+        &mut ws,
+        r#"[2, "n2", "DataTransfer", {"vendorId": "acme"}]"#,
+    )
+    .await;
+    assert_eq!(r[2]["status"], "UnknownVendorId");
+    let r = ask(&mut ws, "garbage").await;
+    assert_eq!(r[2], "FormatViolation");
+    // The log is written off the socket loop: wait until all six entries are there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let v = loop {
+        let v = app
+            .admin_get("/api/chargers/CP-LOG/messages?limit=50")
+            .await;
+        if v["data"].as_array().unwrap().len() >= 6 {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let rows: Vec<(String, i64, String)> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap().to_string(),
+                m["message_type"].as_i64().unwrap(),
+                m["message_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("IN".to_string(), 2, "n1".to_string()),
+            ("OUT".to_string(), 3, "n1".to_string()),
+            ("IN".to_string(), 2, "n2".to_string()),
+            ("OUT".to_string(), 3, "n2".to_string()),
+            ("IN".to_string(), 0, "-1".to_string()),
+            ("OUT".to_string(), 4, "-1".to_string()),
+        ]
+    );
+    assert_eq!(v["data"][0]["action"], "NotifyEvent");
+    assert_eq!(v["data"][0]["message"][2], "NotifyEvent");
+    assert_eq!(v["data"][4]["message"], "garbage");
+    let r = app
+        .get("/api/chargers/CP-LOG/messages?limit=2", "not-a-jwt")
+        .await;
+    assert_eq!(r.status(), 401);
+    let r = app
+        .http
+        .get(app.url("/api/chargers/CP-LOG/messages?limit=2"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-total-count"], "6");
+    assert!(r.headers().contains_key("link"));
+}
