@@ -125,3 +125,106 @@ async fn python_ocpp_charge_points_boot_beat_and_report_status() {
     assert_eq!(v["data"]["vendor"], "PyVendor");
     assert!(v["data"]["last_heartbeat_at"].is_string());
 }
+
+/// Start the Python charge point in `serve` mode; it answers the hub's calls until Reset.
+fn serve(ocpp: &str, id: &str, password: &str, version: &str) -> std::process::Child {
+    let py = python();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/charge_point.py");
+    Command::new(py)
+        .arg(script)
+        .args([ocpp, id, password, version, "serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn python_ocpp_charge_points_answer_every_hub_call() {
+    let app = crate::support::spawn_app_with(|s| s.ocpp_call_timeout_secs = 10).await;
+    let pw = "interop-password-456";
+    for (id, version) in [("PYS16", "1.6"), ("PYS201", "2.0.1")] {
+        let r = app
+            .admin_post("/api/chargers", &json!({"id": id, "password": pw}))
+            .await;
+        assert_eq!(r.status(), 201);
+        let _ = tokio::task::spawn_blocking(python).await.unwrap();
+        let child = serve(&app.ocpp_address, id, pw, version);
+        // Wait until it has booted.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let v = app.admin_get(&format!("/api/chargers/{id}")).await;
+            if v["data"]["online"] == true && v["data"]["last_boot_at"].is_string() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} never booted");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let call = |path: &str, body: Value| {
+            let app = &app;
+            let path = format!("/api/chargers/{id}/{path}");
+            async move { body_json(app.admin_post(&path, &body).await).await }
+        };
+        let v = call("start", json!({"idToken": "PY-TOKEN", "evseId": 1})).await;
+        assert_eq!(v["data"]["response"]["status"], "Accepted", "{v}");
+        let stop_id = if version == "1.6" { "17" } else { "TX-17" };
+        let v = call("stop", json!({"transactionId": stop_id})).await;
+        assert_eq!(v["data"]["response"]["status"], "Accepted", "{v}");
+        let v = call("availability", json!({"evseId": 1, "operative": false})).await;
+        assert_eq!(v["data"]["response"]["status"], "Accepted", "{v}");
+        let r = app
+            .http
+            .patch(app.url(&format!("/api/chargers/{id}/power")))
+            .bearer_auth(&app.admin_token)
+            .json(&json!({"maxPowerKw": 7.4}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(body_json(r).await["data"]["response"]["status"], "Accepted");
+        let v = call("reset", json!({"type": "Hard"})).await;
+        assert_eq!(v["data"]["response"]["status"], "Accepted", "{v}");
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let actions: Vec<&str> = got["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["action"].as_str().unwrap())
+            .collect();
+        let start = if version == "1.6" {
+            "RemoteStartTransaction"
+        } else {
+            "RequestStartTransaction"
+        };
+        let stop = if version == "1.6" {
+            "RemoteStopTransaction"
+        } else {
+            "RequestStopTransaction"
+        };
+        assert_eq!(
+            actions,
+            vec![
+                start,
+                stop,
+                "ChangeAvailability",
+                "SetChargingProfile",
+                "Reset"
+            ],
+            "{got}"
+        );
+        assert_eq!(
+            got["received"][0]["id_tag"]
+                .as_str()
+                .or(got["received"][0]["id_token"].as_str()),
+            Some("PY-TOKEN")
+        );
+        assert_eq!(got["received"][3]["limit"].as_f64(), Some(7400.0));
+    }
+}

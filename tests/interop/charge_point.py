@@ -10,10 +10,100 @@ import sys
 from datetime import datetime, timezone
 
 import websockets
+from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+
+# What the hub asked, in order (printed at the end by the `serve` mode).
+RECEIVED = []
+DONE = asyncio.Event()
+
+
+class Served16(ChargePoint16):
+    @on("RemoteStartTransaction")
+    def remote_start(self, id_tag, **kwargs):
+        RECEIVED.append({"action": "RemoteStartTransaction", "id_tag": id_tag})
+        return result16.RemoteStartTransaction(status="Accepted")
+
+    @on("RemoteStopTransaction")
+    def remote_stop(self, transaction_id, **kwargs):
+        RECEIVED.append({"action": "RemoteStopTransaction", "transaction_id": transaction_id})
+        return result16.RemoteStopTransaction(status="Accepted")
+
+    @on("ChangeAvailability")
+    def availability(self, connector_id, type, **kwargs):
+        RECEIVED.append({"action": "ChangeAvailability", "type": type})
+        return result16.ChangeAvailability(status="Accepted")
+
+    @on("SetChargingProfile")
+    def profile(self, connector_id, cs_charging_profiles, **kwargs):
+        limit = cs_charging_profiles["charging_schedule"]["charging_schedule_period"][0]["limit"]
+        RECEIVED.append({"action": "SetChargingProfile", "limit": float(limit)})
+        return result16.SetChargingProfile(status="Accepted")
+
+    @on("Reset")
+    def reset(self, type, **kwargs):
+        RECEIVED.append({"action": "Reset", "type": type})
+        DONE.set()
+        return result16.Reset(status="Accepted")
+
+
+class Served201(ChargePoint201):
+    @on("RequestStartTransaction")
+    def request_start(self, id_token, remote_start_id, **kwargs):
+        RECEIVED.append({"action": "RequestStartTransaction", "id_token": id_token["id_token"]})
+        return result201.RequestStartTransaction(status="Accepted")
+
+    @on("RequestStopTransaction")
+    def request_stop(self, transaction_id, **kwargs):
+        RECEIVED.append({"action": "RequestStopTransaction", "transaction_id": transaction_id})
+        return result201.RequestStopTransaction(status="Accepted")
+
+    @on("ChangeAvailability")
+    def availability(self, operational_status, **kwargs):
+        RECEIVED.append({"action": "ChangeAvailability", "type": operational_status})
+        return result201.ChangeAvailability(status="Accepted")
+
+    @on("SetChargingProfile")
+    def profile(self, evse_id, charging_profile, **kwargs):
+        limit = charging_profile["charging_schedule"][0]["charging_schedule_period"][0]["limit"]
+        RECEIVED.append({"action": "SetChargingProfile", "limit": float(limit)})
+        return result201.SetChargingProfile(status="Accepted")
+
+    @on("Reset")
+    def reset(self, type, **kwargs):
+        RECEIVED.append({"action": "Reset", "type": type})
+        DONE.set()
+        return result201.Reset(status="Accepted")
+
+
+async def serve(url: str, cp_id: str, password: str, version: str) -> dict:
+    """Boot, then answer the hub's calls until it sends Reset (or 30 s pass)."""
+    token = base64.b64encode(f"{cp_id}:{password}".encode()).decode()
+    proto = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
+    async with websockets.connect(
+        f"{url}/ocpp/{cp_id}",
+        subprotocols=[proto],
+        additional_headers={"Authorization": f"Basic {token}"},
+    ) as ws:
+        cp = (Served16 if version == "1.6" else Served201)(cp_id, ws)
+        listener = asyncio.create_task(cp.start())
+        if version == "1.6":
+            await cp.call(call16.BootNotification(charge_point_vendor="PyVendor", charge_point_model="PyModel"))
+        else:
+            await cp.call(
+                call201.BootNotification(
+                    charging_station={"model": "PyModel", "vendor_name": "PyVendor"}, reason="PowerUp"
+                )
+            )
+        await asyncio.wait_for(DONE.wait(), timeout=30)
+        await asyncio.sleep(0.2)
+        listener.cancel()
+        return {"received": RECEIVED}
 
 
 async def run(url: str, cp_id: str, password: str, version: str) -> dict:
@@ -66,5 +156,6 @@ async def run(url: str, cp_id: str, password: str, version: str) -> dict:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(run(*sys.argv[1:5]))
-    print(json.dumps(result))
+    mode = serve if len(sys.argv) > 5 and sys.argv[5] == "serve" else run
+    result = asyncio.run(mode(*sys.argv[1:5]))
+    print(json.dumps(result, default=str))
