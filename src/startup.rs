@@ -187,11 +187,13 @@ impl Application {
                 .run(state.db.clone(), state.settings.ocpp_message_log_days)
                 .await
         });
+        let relay = tokio::spawn(crate::ocpp::relay::serve(self.state.clone()));
         let ocpp = self.ocpp_server.handle();
         let ocpp_task = tokio::spawn(self.ocpp_server);
         let result = self.server.await;
         worker.abort();
         log_writer.abort();
+        relay.abort();
         ocpp.stop(false).await;
         ocpp_task.abort();
         result

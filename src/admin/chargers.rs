@@ -18,7 +18,7 @@ pub struct ChargerView {
     pub id: String,
     pub location_id: Option<String>,
     pub enabled: bool,
-    /// Connected to this hub instance now.
+    /// Connected to this hub instance, or to another one on the same database.
     pub online: bool,
     /// `ocpp1.6` or `ocpp2.0.1` (last negotiated).
     pub protocol: Option<String>,
@@ -53,7 +53,8 @@ pub struct ChargerDetail {
 
 fn view(state: &AppState, c: Charger) -> ChargerView {
     ChargerView {
-        online: state.ocpp_registry.is_connected(&c.id),
+        // Connected here, or (as another instance recorded) elsewhere.
+        online: state.ocpp_registry.is_connected(&c.id) || c.connected,
         id: c.id,
         location_id: c.location_id,
         enabled: c.enabled,
@@ -219,12 +220,7 @@ async fn send(
 ) -> Result<OcpiResponse<CommandAnswer>, AppError> {
     use crate::http::envelope::status;
     use crate::ocpp::gateway::CallError;
-    let timeout = std::time::Duration::from_secs(state.settings.ocpp_call_timeout_secs);
-    match state
-        .ocpp_registry
-        .call(id, action, &payload, timeout, &state.ocpp_log)
-        .await
-    {
+    match crate::ocpp::relay::call(state, id, action, &payload).await {
         Ok(response) => Ok(OcpiResponse::ok(CommandAnswer {
             action: action.to_string(),
             response,
@@ -238,11 +234,11 @@ async fn send(
     }
 }
 
-fn version_of(state: &AppState, id: &str) -> Result<crate::ocpp::frame::Version, AppError> {
-    state.ocpp_registry.version(id).ok_or_else(|| {
+async fn version_of(state: &AppState, id: &str) -> Result<crate::ocpp::frame::Version, AppError> {
+    crate::ocpp::relay::version(state, id).await.ok_or_else(|| {
         AppError::ocpi(
             crate::http::envelope::status::HUB_CONNECTION_PROBLEM,
-            format!("charge point {id} is not connected to this hub instance"),
+            format!("charge point {id} is not connected"),
         )
     })
 }
@@ -264,7 +260,7 @@ pub async fn start(
 ) -> Result<OcpiResponse<CommandAnswer>, AppError> {
     use crate::ocpp::frame::Version;
     let (id, b) = (id.into_inner(), body.into_inner());
-    match version_of(&state, &id)? {
+    match version_of(&state, &id).await? {
         Version::V16 => {
             let mut p = serde_json::json!({"idTag": b.id_token});
             if let Some(e) = b.evse_id {
@@ -300,7 +296,7 @@ pub async fn stop(
 ) -> Result<OcpiResponse<CommandAnswer>, AppError> {
     use crate::ocpp::frame::Version;
     let (id, b) = (id.into_inner(), body.into_inner());
-    match version_of(&state, &id)? {
+    match version_of(&state, &id).await? {
         Version::V16 => {
             let tx: i64 = b.transaction_id.parse().map_err(|_| {
                 AppError::invalid("field `transactionId`: OCPP 1.6 transaction ids are integers")
@@ -343,7 +339,7 @@ pub async fn reset(
     use crate::ocpp::frame::Version;
     let (id, b) = (id.into_inner(), body.into_inner());
     let hard = matches!(b.reset_type.as_deref(), Some("Hard" | "Immediate"));
-    let p = match version_of(&state, &id)? {
+    let p = match version_of(&state, &id).await? {
         Version::V16 => serde_json::json!({"type": if hard { "Hard" } else { "Soft" }}),
         Version::V201 => serde_json::json!({"type": if hard { "Immediate" } else { "OnIdle" }}),
     };
@@ -368,7 +364,7 @@ pub async fn availability(
     use crate::ocpp::frame::Version;
     let (id, b) = (id.into_inner(), body.into_inner());
     let evse = b.evse_id.unwrap_or(0);
-    let p = match version_of(&state, &id)? {
+    let p = match version_of(&state, &id).await? {
         Version::V16 => {
             serde_json::json!({"connectorId": evse, "type": if b.operative { "Operative" } else { "Inoperative" }})
         }
@@ -403,7 +399,7 @@ pub async fn power(
     let (id, b) = (id.into_inner(), body.into_inner());
     let watts = (b.max_power_kw * 1000.0).round();
     let schedule = serde_json::json!({"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": watts}]});
-    let p = match version_of(&state, &id)? {
+    let p = match version_of(&state, &id).await? {
         Version::V16 => serde_json::json!({"connectorId": 0, "csChargingProfiles": {
             "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
             "chargingProfileKind": "Absolute", "chargingSchedule": schedule}}),

@@ -10,6 +10,7 @@ pub mod message_log;
 pub mod migrations;
 pub mod outbox;
 pub mod platforms;
+pub mod remote_calls;
 pub mod schema;
 pub mod transactions;
 

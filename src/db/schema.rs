@@ -206,6 +206,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ocpp_calls (id) {
+        id -> BigInt,
+        charger_id -> Text,
+        action -> Text,
+        payload -> Text,
+        state -> Text,
+        taken_by -> Nullable<Text>,
+        response -> Nullable<Text>,
+        error_kind -> Nullable<Text>,
+        error -> Nullable<Text>,
+        deadline -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(location_visibility -> locations (location_key));
 diesel::allow_tables_to_appear_in_same_query!(
     hub_keys,
@@ -221,5 +237,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     ocpp_transactions,
     ocpp_transaction_events,
     ocpp_meter_values,
-    ocpp_messages
+    ocpp_messages,
+    ocpp_calls
 );

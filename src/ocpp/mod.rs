@@ -10,4 +10,5 @@ pub mod gateway;
 pub mod handlers;
 pub mod log;
 pub mod meter;
+pub mod relay;
 pub mod transactions;

@@ -758,3 +758,63 @@ async fn notifications_are_acknowledged_and_every_message_is_logged() {
     assert_eq!(r.headers()["x-total-count"], "6");
     assert!(r.headers().contains_key("link"));
 }
+
+#[tokio::test]
+async fn a_call_reaches_a_charge_point_connected_to_another_instance() {
+    let app1 = crate::support::spawn_app_with(|s| s.ocpp_call_timeout_secs = 3).await;
+    add_charger(&app1, "CP-FAR", None).await;
+    let url = app1.database_url.clone();
+    let app2 = crate::support::spawn_app_with(|s| {
+        s.database_url = url;
+        s.ocpp_call_timeout_secs = 3;
+    })
+    .await;
+    // The charge point is connected to instance 1; the operator talks to instance 2.
+    let (ws, _) = open(&app1, "CP-FAR", "ocpp2.0.1", Some(PASSWORD))
+        .await
+        .unwrap();
+    let mut calls = serve_calls(ws, |a| match a {
+        "Reset" => Some(json!("NotSupported")),
+        "ChangeAvailability" => None,
+        _ => Some(json!({"status": "Accepted"})),
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app2.admin_get("/api/chargers/CP-FAR").await["data"]["online"] != true {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let v = body_json(
+        app2.admin_post("/api/chargers/CP-FAR/start", &json!({"idToken": "FAR-1"}))
+            .await,
+    )
+    .await;
+    assert_eq!(v["data"]["response"]["status"], "Accepted", "{v}");
+    assert_eq!(calls.recv().await.unwrap().0, "RequestStartTransaction");
+    let v = body_json(
+        app2.admin_post("/api/chargers/CP-FAR/reset", &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(v["status_code"], 4000, "{v}");
+    assert!(
+        v["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("NotSupported")
+    );
+    let v = body_json(
+        app2.admin_post(
+            "/api/chargers/CP-FAR/availability",
+            &json!({"operative": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["status_code"], 4002, "{v}");
+    let v = body_json(
+        app2.admin_post("/api/chargers/CP-NOWHERE/start", &json!({"idToken": "x"}))
+            .await,
+    )
+    .await;
+    assert_eq!(v["status_code"], 4003);
+}
