@@ -40,6 +40,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ChargerCommand,
     },
+    /// Simulate charge points against a hub's OCPP listener.
+    Simulate(SimulateArgs),
     /// Locations of the hub's own charge points.
     Location {
         #[command(subcommand)]
@@ -50,6 +52,40 @@ pub enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The hub's OCPP listener.
+    #[arg(long, default_value = "ws://127.0.0.1:9000")]
+    pub url: String,
+    #[arg(long, default_value_t = 10)]
+    pub count: usize,
+    /// Charge point ids are PREFIX-1 … PREFIX-COUNT.
+    #[arg(long, default_value = "SIM")]
+    pub prefix: String,
+    #[arg(long, default_value = "simulator-password")]
+    pub password: String,
+    /// 1.6, 2.0.1 or mixed.
+    #[arg(long, default_value = "mixed")]
+    pub protocol: String,
+    /// Charging sessions per charge point.
+    #[arg(long, default_value_t = 1)]
+    pub sessions: u32,
+    #[arg(long, default_value_t = 30)]
+    pub session_secs: u64,
+    #[arg(long, default_value_t = 5)]
+    pub meter_every_secs: u64,
+    #[arg(long, default_value_t = 11.0)]
+    pub power_kw: f64,
+    #[arg(long, default_value_t = 60)]
+    pub heartbeat_secs: u64,
+    /// Keep running (heartbeats, answering calls) this long.
+    #[arg(long, default_value_t = 60)]
+    pub duration_secs: u64,
+    /// Register the charge points first (in the database of DATABASE_URL).
+    #[arg(long)]
+    pub register: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +205,44 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
                 .await?;
             println!("charge point {id} registered");
             Ok(())
+        }
+        Command::Simulate(a) => {
+            let version = match a.protocol.as_str() {
+                "1.6" => Some(crate::ocpp::frame::Version::V16),
+                "2.0.1" => Some(crate::ocpp::frame::Version::V201),
+                "mixed" => None,
+                other => {
+                    return Err(AppError::invalid(format!(
+                        "--protocol: `{other}` is not 1.6, 2.0.1 or mixed"
+                    )));
+                }
+            };
+            if a.register {
+                let state = offline_state(settings)?;
+                for n in 1..=a.count {
+                    let id = format!("{}-{n}", a.prefix);
+                    match crate::ocpp::gateway::add_charger(&state, &id, &a.password, None).await {
+                        Ok(()) => {}
+                        Err(e) if e.to_string().contains("exists") => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            let summary = crate::sim::run(crate::sim::SimConfig {
+                url: a.url.trim_end_matches('/').to_string(),
+                count: a.count,
+                prefix: a.prefix,
+                password: a.password,
+                version,
+                sessions: a.sessions,
+                session_secs: a.session_secs,
+                meter_every_secs: a.meter_every_secs,
+                power_kw: a.power_kw,
+                heartbeat_secs: a.heartbeat_secs,
+                duration_secs: a.duration_secs,
+            })
+            .await;
+            print_json(&summary)
         }
         Command::Location {
             command: ImportCommand::Import { file },

@@ -11,6 +11,7 @@ pub mod ocpi;
 pub mod ocpp;
 pub mod openapi;
 pub mod push;
+pub mod sim;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -818,3 +818,56 @@ async fn a_call_reaches_a_charge_point_connected_to_another_instance() {
     .await;
     assert_eq!(v["status_code"], 4003);
 }
+
+#[tokio::test]
+async fn the_simulator_runs_sessions_against_the_hub() {
+    let app = spawn_app().await;
+    for n in 1..=4 {
+        add_charger(&app, &format!("SIMT-{n}"), None).await;
+    }
+    let cfg = ocpi_hub::sim::SimConfig {
+        url: app.ocpp_address.clone(),
+        count: 4,
+        prefix: "SIMT".into(),
+        password: PASSWORD.into(),
+        version: None,
+        sessions: 1,
+        session_secs: 2,
+        meter_every_secs: 1,
+        power_kw: 11.0,
+        heartbeat_secs: 1,
+        duration_secs: 3,
+    };
+    let sim = tokio::spawn(ocpi_hub::sim::run(cfg));
+    // While it runs, the hub's calls are answered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.admin_get("/api/chargers/SIMT-2").await["data"]["online"] != true {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let v = body_json(
+        app.admin_post("/api/chargers/SIMT-2/start", &json!({"idToken": "T"}))
+            .await,
+    )
+    .await;
+    assert_eq!(v["data"]["response"]["status"], "Accepted", "{v}");
+    let summary = sim.await.unwrap();
+    assert_eq!(summary.boots, 4);
+    assert_eq!(summary.sessions_done, 4);
+    assert_eq!(summary.errors, 0);
+    assert!(summary.calls_answered >= 1);
+    for n in 1..=4 {
+        let txs = transactions(&app, &format!("SIMT-{n}")).await;
+        assert_eq!(txs.len(), 1, "SIMT-{n}");
+        let t = &txs[0];
+        assert_eq!(t.state, "ENDED");
+        assert_eq!(t.protocol, if n % 2 == 1 { "ocpp1.6" } else { "ocpp2.0.1" });
+        let start: f64 = t.meter_start_wh.as_deref().unwrap().parse().unwrap();
+        let stop: f64 = t.meter_stop_wh.as_deref().unwrap().parse().unwrap();
+        // Two meter steps of 1 s at 11 kW: about 6.1 Wh.
+        assert!((stop - start - 6.1).abs() < 1.0, "{start} → {stop}");
+        assert!(!meter_values(&app, t.id).await.is_empty());
+    }
+    let v = app.admin_get("/api/chargers/SIMT-1").await;
+    assert!(v["data"]["last_heartbeat_at"].is_string());
+}
