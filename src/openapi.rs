@@ -114,6 +114,7 @@ impl Modify for DeeperLevels {
         crate::admin::chargers::availability,
         crate::admin::chargers::power,
         crate::admin::chargers::messages,
+        crate::admin::chargers::raw_call,
         crate::startup::health,
         crate::startup::ready,
         crate::startup::jwks,

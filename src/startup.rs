@@ -230,6 +230,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(admin::chargers::availability)
         .service(admin::chargers::power)
         .service(admin::chargers::messages)
+        .service(admin::chargers::raw_call)
         .service(health)
         .service(ready)
         .service(jwks)

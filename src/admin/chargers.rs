@@ -467,3 +467,113 @@ pub async fn messages(
         .collect();
     Ok(page.respond(items, total, None))
 }
+
+/// The calls a CSMS may send, per version.
+const CALLS_16: &[&str] = &[
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+];
+const CALLS_201: &[&str] = &[
+    "CancelReservation",
+    "CertificateSigned",
+    "ChangeAvailability",
+    "ClearCache",
+    "ClearChargingProfile",
+    "ClearDisplayMessage",
+    "ClearVariableMonitoring",
+    "CostUpdated",
+    "CustomerInformation",
+    "DataTransfer",
+    "DeleteCertificate",
+    "GetBaseReport",
+    "GetChargingProfiles",
+    "GetCompositeSchedule",
+    "GetDisplayMessages",
+    "GetInstalledCertificateIds",
+    "GetLocalListVersion",
+    "GetLog",
+    "GetMonitoringReport",
+    "GetReport",
+    "GetTransactionStatus",
+    "GetVariables",
+    "InstallCertificate",
+    "RequestStartTransaction",
+    "RequestStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "SetDisplayMessage",
+    "SetMonitoringBase",
+    "SetMonitoringLevel",
+    "SetNetworkProfile",
+    "SetVariableMonitoring",
+    "SetVariables",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UnpublishFirmware",
+    "UpdateFirmware",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+pub struct RawCall {
+    /// An action the charge point's version defines for the CSMS (e.g. `UnlockConnector`,
+    /// `GetConfiguration`, `TriggerMessage`, `GetVariables`).
+    pub action: String,
+    /// The payload exactly as the version's schema wants it.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// Send any call of the charge point's version (the escape hatch for calls without a
+/// dedicated endpoint); answers with the charge point's CALLRESULT payload.
+#[utoipa::path(
+    tag = "chargers",
+    params(("id" = String, Path, description = "charge point id")),
+    request_body = RawCall,
+    responses((status = 200, description = "Envelope with the charge point's answer (2001 for an action the version does not define)", body = CommandAnswer)),
+    security(("admin_jwt" = []))
+)]
+#[post("/api/chargers/{id}/call")]
+pub async fn raw_call(
+    state: web::Data<AppState>,
+    _a: Admin,
+    id: web::Path<String>,
+    body: OcpiJson<RawCall>,
+) -> Result<OcpiResponse<CommandAnswer>, AppError> {
+    use crate::ocpp::frame::Version;
+    let (id, b) = (id.into_inner(), body.into_inner());
+    let v = version_of(&state, &id).await?;
+    let allowed = match v {
+        Version::V16 => CALLS_16,
+        Version::V201 => CALLS_201,
+    };
+    if !allowed.contains(&b.action.as_str()) {
+        return Err(AppError::invalid(format!(
+            "field `action`: {} is not a call of {}",
+            b.action,
+            v.subprotocol()
+        )));
+    }
+    if !b.payload.is_object() {
+        return Err(AppError::invalid("field `payload`: must be a JSON object"));
+    }
+    send(&state, &id, &b.action, b.payload).await
+}
