@@ -51,6 +51,8 @@ pub struct Stats {
     pub calls_answered: AtomicU64,
     pub reconnects: AtomicU64,
     pub errors: AtomicU64,
+    /// Milliseconds from the start of the run to the latest accepted boot.
+    pub last_boot_ms: AtomicU64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -62,6 +64,8 @@ pub struct Summary {
     pub calls_answered: u64,
     pub reconnects: u64,
     pub errors: u64,
+    /// Milliseconds from the start until the last charge point was booted (the boot storm).
+    pub all_booted_ms: u64,
 }
 
 impl Stats {
@@ -74,6 +78,7 @@ impl Stats {
             calls_answered: self.calls_answered.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            all_booted_ms: self.last_boot_ms.load(Ordering::Relaxed),
         }
     }
 }
@@ -127,6 +132,7 @@ fn now() -> String {
 /// Run the simulation to its end; returns the counters.
 pub async fn run(cfg: SimConfig) -> Summary {
     let stats = Arc::new(Stats::default());
+    let started = tokio::time::Instant::now();
     let progress = {
         let stats = stats.clone();
         let n = cfg.count;
@@ -157,7 +163,7 @@ pub async fn run(cfg: SimConfig) -> Summary {
         let cfg = cfg.clone();
         let stats = stats.clone();
         tasks.push(tokio::spawn(async move {
-            charge_point(&cfg, format!("{}-{n}", cfg.prefix), version, stats).await
+            charge_point(&cfg, format!("{}-{n}", cfg.prefix), version, stats, started).await
         }));
     }
     for t in tasks {
@@ -167,7 +173,13 @@ pub async fn run(cfg: SimConfig) -> Summary {
     stats.summary(cfg.count)
 }
 
-async fn charge_point(cfg: &SimConfig, id: String, v: Version, stats: Arc<Stats>) {
+async fn charge_point(
+    cfg: &SimConfig,
+    id: String,
+    v: Version,
+    stats: Arc<Stats>,
+    started: tokio::time::Instant,
+) {
     let end = tokio::time::Instant::now() + Duration::from_secs(cfg.duration_secs);
     let mut sessions_left = cfg.sessions;
     let mut meter_wh: f64 = 0.0;
@@ -178,7 +190,18 @@ async fn charge_point(cfg: &SimConfig, id: String, v: Version, stats: Arc<Stats>
             stats.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         first = false;
-        match connected(cfg, &id, v, &stats, end, &mut sessions_left, &mut meter_wh).await {
+        match connected(
+            cfg,
+            &id,
+            v,
+            &stats,
+            end,
+            &mut sessions_left,
+            &mut meter_wh,
+            started,
+        )
+        .await
+        {
             Ok(()) => return,
             Err(e) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -205,6 +228,7 @@ async fn connected(
     end: tokio::time::Instant,
     sessions_left: &mut u32,
     meter_wh: &mut f64,
+    started: tokio::time::Instant,
 ) -> Result<(), String> {
     let mut req = format!("{}/ocpp/{id}", cfg.url)
         .into_client_request()
@@ -275,13 +299,14 @@ async fn connected(
         next: 0,
         stats: stats.clone(),
     };
-    let result = scenario(cfg, id, v, &mut link, end, sessions_left, meter_wh).await;
+    let result = scenario(cfg, id, v, &mut link, end, sessions_left, meter_wh, started).await;
     stats.connected.fetch_sub(1, Ordering::Relaxed);
     reader.abort();
     writer.abort();
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn scenario(
     cfg: &SimConfig,
     id: &str,
@@ -290,6 +315,7 @@ async fn scenario(
     end: tokio::time::Instant,
     sessions_left: &mut u32,
     meter_wh: &mut f64,
+    started: tokio::time::Instant,
 ) -> Result<(), String> {
     let boot = match v {
         Version::V16 => link.call("BootNotification", json!({"chargePointVendor": "ocpi-hub", "chargePointModel": "Simulator"})).await?,
@@ -299,6 +325,9 @@ async fn scenario(
         return Err(format!("boot answered {}", boot["status"]));
     }
     link.stats.boots.fetch_add(1, Ordering::Relaxed);
+    link.stats
+        .last_boot_ms
+        .fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     status(link, v, "Available").await?;
     let beat = Duration::from_secs(cfg.heartbeat_secs.max(1));
     let mut next_beat = tokio::time::Instant::now() + beat;
