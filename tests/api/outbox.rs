@@ -28,7 +28,7 @@ async fn deliveries(app: &crate::support::TestApp, state: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn back_off_on_500_and_timeout_then_deliver_in_order() {
-    let (app, cpo, _, emsp) = hub_with_partners(|s| s.outbound_timeout_secs = 1).await;
+    let (app, cpo, _, emsp) = hub_with_partners(|s| s.outbound_timeout_secs = 2).await;
     // The first two PUTs of LOC1 fail with 500, the third times out once... then all is well.
     Mock::given(method("PUT"))
         .and(path("/ocpi/emsp/2.2.1/locations/NL/CPO/LOC1"))
@@ -39,7 +39,7 @@ async fn back_off_on_500_and_timeout_then_deliver_in_order() {
         .await;
     Mock::given(method("PUT"))
         .and(path("/ocpi/emsp/2.2.1/locations/NL/CPO/LOC1"))
-        .respond_with(ok().set_delay(Duration::from_millis(1500)))
+        .respond_with(ok().set_delay(Duration::from_millis(4500)))
         .up_to_n_times(1)
         .with_priority(2)
         .mount(&emsp.server)
@@ -275,8 +275,8 @@ async fn successes(p: &FakePartner) -> HashMap<String, usize> {
 #[tokio::test]
 async fn restart_mid_queue_delivers_everything_exactly_once() {
     let (app, cpo, _, emsp) = hub_with_partners(|s| {
-        s.outbound_timeout_secs = 1;
-        s.outbox_lease_secs = 2;
+        s.outbound_timeout_secs = 2;
+        s.outbox_lease_secs = 3;
     })
     .await;
     // The eMSP is down while changes pile up.
@@ -329,8 +329,8 @@ async fn restart_mid_queue_delivers_everything_exactly_once() {
         s.database_url = url;
         s.outbox_backoff_base_ms = 20;
         s.outbox_poll_ms = 50;
-        s.outbound_timeout_secs = 1;
-        s.outbox_lease_secs = 2;
+        s.outbound_timeout_secs = 2;
+        s.outbox_lease_secs = 3;
     })
     .await;
     drained(&app2).await;
