@@ -7,6 +7,26 @@ use chrono::{NaiveDateTime, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
+/// For a string newtype with a checking `new`: `as_str`, and a `Deserialize` that goes through
+/// `new`, so a bad value fails deserialisation with `new`'s message (and the field's path).
+macro_rules! checked_string {
+    ($t:ident) => {
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                $t::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use checked_string;
+
 /// OCPI `DateTime`: always UTC. Parsed leniently (missing `Z`, `+00:00` or another offset,
 /// fractions of any length), written strictly with `Z` and at most milliseconds (string(25)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,18 +203,9 @@ impl Url {
         }
         Ok(Self(s))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for Url {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Url::new(s).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(Url);
 
 /// ISO 3166-1 alpha-2 country code, CiString(2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -208,18 +219,9 @@ impl CountryCode {
         }
         Ok(Self(s.to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for CountryCode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        CountryCode::new(&s).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(CountryCode);
 
 /// Party id, CiString(3) (ISO 15118: three alphanumerics).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -233,18 +235,9 @@ impl PartyId {
         }
         Ok(Self(s.to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for PartyId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        PartyId::new(&s).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(PartyId);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]

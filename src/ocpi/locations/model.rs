@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::ocpi::types::checked_string;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -186,21 +187,13 @@ impl TimeOfDay {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Minutes since midnight.
     pub fn minutes(&self) -> u16 {
         parse_hh_mm(&self.0).unwrap_or(0)
     }
 }
 
-impl<'de> Deserialize<'de> for TimeOfDay {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        TimeOfDay::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(TimeOfDay);
 
 impl fmt::Display for TimeOfDay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -240,17 +233,9 @@ impl Latitude {
         check_coordinate(&s, 2, 90.0)?;
         Ok(Self(s))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for Latitude {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Latitude::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(Latitude);
 
 /// WGS 84 longitude in decimal degrees, e.g. `"-126.104965"` (5 to 7 decimals).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -264,17 +249,9 @@ impl Longitude {
         check_coordinate(&s, 3, 180.0)?;
         Ok(Self(s))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for Longitude {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Longitude::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(Longitude);
 
 /// ISO 3166-1 alpha-3 country code: three upper-case letters, e.g. `BEL`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -292,17 +269,9 @@ impl CountryAlpha3 {
         }
         Ok(Self(s))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for CountryAlpha3 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        CountryAlpha3::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(CountryAlpha3);
 
 /// ISO 639-1 language code: two letters, e.g. `en`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -320,17 +289,9 @@ impl LanguageCode {
         }
         Ok(Self(s))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for LanguageCode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        LanguageCode::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(LanguageCode);
 
 /// A text for end users in one language (`DisplayText` class, shared by all modules).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]

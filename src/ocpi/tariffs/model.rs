@@ -7,9 +7,10 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::ocpi::types::checked_string;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
@@ -32,17 +33,9 @@ impl Currency {
         }
         Ok(Self(s))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for Currency {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Currency::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(Currency);
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -73,20 +66,12 @@ impl LocalDate {
         Ok(Self(s))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn date(&self) -> Option<NaiveDate> {
         NaiveDate::parse_from_str(&self.0, "%Y-%m-%d").ok()
     }
 }
 
-impl<'de> Deserialize<'de> for LocalDate {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        LocalDate::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+checked_string!(LocalDate);
 
 impl fmt::Display for LocalDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
