@@ -6,6 +6,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs* ./
 COPY src ./src
 COPY migrations ./migrations
+# Cargo.toml names the test and bench targets: their files must exist for the manifest to load.
+COPY tests ./tests
+COPY benches ./benches
 COPY README.md .env.example ./
 RUN cargo build --release --locked --bin ocpi-hub
 
@@ -18,10 +21,11 @@ COPY --from=build /src/target/release/ocpi-hub /usr/local/bin/ocpi-hub
 USER ocpi
 WORKDIR /var/lib/ocpi-hub
 ENV HUB_HTTP_ADDR=0.0.0.0:8080 \
+    HUB_OCPP_ADDR=0.0.0.0:9000 \
     DATABASE_URL=postgres://ocpi:ocpi@postgres:5432/ocpi_hub \
     HUB_LOG_FORMAT=json
 # Set HUB_PUBLIC_URL to the address partners use (e.g. https://hub.example.com).
-EXPOSE 8080
+EXPOSE 8080 9000
 HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
 ENTRYPOINT ["/usr/local/bin/ocpi-hub"]
 CMD ["serve"]
