@@ -25,6 +25,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state registered with the app, for extractors that only get the request.
+    pub fn of(
+        req: &actix_web::HttpRequest,
+    ) -> Result<&actix_web::web::Data<AppState>, crate::error::AppError> {
+        req.app_data::<actix_web::web::Data<AppState>>()
+            .ok_or_else(|| crate::error::AppError::internal("application state missing"))
+    }
+
     /// The hub's versions endpoint, as partners must call it.
     pub fn versions_url(&self) -> String {
         format!("{}/ocpi/versions", self.public_url)

@@ -76,8 +76,14 @@ impl ListCache {
         Ok(self.put(id, generation, keys))
     }
 
-    /// An entry of the current generation that is past its `ttl`.
+    /// An entry of the current generation, however old.
     fn aged(&self, id: &str) -> Option<Keys> {
+        self.entry(id, false)
+    }
+
+    /// The entry of `id` if it belongs to the current generation (and, with `fresh`, is younger
+    /// than `ttl`).
+    fn entry(&self, id: &str, fresh: bool) -> Option<Keys> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -85,7 +91,7 @@ impl ListCache {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(id)
-            .filter(|e| e.generation == now_gen)
+            .filter(|e| e.generation == now_gen && (!fresh || e.built.elapsed() < self.ttl))
             .map(|e| e.keys.clone())
     }
 
@@ -100,15 +106,7 @@ impl ListCache {
     }
 
     pub fn get(&self, id: &str) -> Option<Keys> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let now_gen = self.generation();
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(id)
-            .filter(|e| e.generation == now_gen && e.built.elapsed() < self.ttl)
-            .map(|e| e.keys.clone())
+        self.entry(id, true)
     }
 
     pub fn put(&self, id: String, generation: u64, keys: Vec<(NaiveDateTime, String)>) -> Keys {

@@ -148,6 +148,32 @@ pub fn create(
     by_ref(conn, id)?.ok_or_else(|| DbError::Other("transaction vanished".into()))
 }
 
+/// The transaction a stop or event names, created (without start data) when the hub never saw
+/// its start: the message is stored and accepted all the same.
+pub fn get_or_create(
+    conn: &mut DbConnection,
+    charger_id: &str,
+    transaction_id: &str,
+    protocol: &str,
+    evse_id: Option<i64>,
+    connector_id: Option<i64>,
+) -> Result<Transaction, DbError> {
+    match get(conn, charger_id, transaction_id)? {
+        Some(t) => Ok(t),
+        None => create(
+            conn,
+            charger_id,
+            Some(transaction_id),
+            protocol,
+            evse_id,
+            connector_id,
+            None,
+            None,
+            None,
+        ),
+    }
+}
+
 /// What a later message adds; `None` fields are left as they are.
 #[derive(Debug, Clone, Default)]
 pub struct TransactionUpdate {

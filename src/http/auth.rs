@@ -4,7 +4,7 @@
 //! MAC is checked before any database lookup; only then is its hash looked up. Which form the
 //! partner sends is remembered, and the hub answers it in the same form.
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::future::LocalBoxFuture;
@@ -68,10 +68,7 @@ pub fn decode_token_header(
 }
 
 async fn authenticate(req: &HttpRequest) -> Result<Caller, AppError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| AppError::internal("application state missing"))?
-        .clone();
+    let state = AppState::of(req)?.clone();
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -165,9 +162,7 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let result = (|| {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::internal("application state missing"))?;
+            let state = AppState::of(req)?;
             let header = req
                 .headers()
                 .get(actix_web::http::header::AUTHORIZATION)

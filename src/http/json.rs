@@ -113,6 +113,21 @@ pub async fn read_limited(
     Ok(body)
 }
 
+/// A body that must be JSON, as a value (checked further by the handler): 413, 400 as above.
+pub async fn read_json_value(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<serde_json::Value, AppError> {
+    let mut payload = payload.into_inner();
+    let bytes = read_limited(req, &mut payload, limit).await?;
+    if bytes.is_empty() {
+        return Err(AppError::MalformedJson("request body is empty".into()));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::MalformedJson(format!("request body is not valid JSON: {e}")))
+}
+
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for OcpiJson<T> {
     type Error = AppError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -121,10 +136,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for OcpiJson<T> {
         let req = req.clone();
         let mut payload = payload.take();
         Box::pin(async move {
-            let limit = req
-                .app_data::<web::Data<AppState>>()
-                .map(|s| s.settings.max_body_bytes)
-                .unwrap_or(1024 * 1024);
+            let limit = AppState::of(&req)?.settings.max_body_bytes;
             let body = read_limited(&req, &mut payload, limit).await?;
             if body.is_empty() {
                 return Err(AppError::MalformedJson("request body is empty".into()));

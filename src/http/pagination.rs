@@ -160,11 +160,10 @@ impl FromRequest for Pagination {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let r = match req.app_data::<actix_web::web::Data<AppState>>() {
-            Some(s) => Pagination::parse(req, s.settings.max_page_limit, &s.public_url),
-            None => Err(AppError::internal("application state missing")),
-        };
-        std::future::ready(r)
+        std::future::ready(
+            AppState::of(req)
+                .and_then(|s| Pagination::parse(req, s.settings.max_page_limit, &s.public_url)),
+        )
     }
 }
 

@@ -39,3 +39,23 @@ pub fn same_json(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
+
+/// Sets (or with `None` removes) the value at a JSON pointer.
+pub fn mutate(mut v: Value, pointer: &str, new: Option<Value>) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = v.pointer_mut(parent).unwrap();
+    match (target, new) {
+        (Value::Object(m), Some(n)) => {
+            m.insert(key.to_string(), n);
+        }
+        (Value::Object(m), None) => {
+            m.remove(key);
+        }
+        (Value::Array(a), Some(n)) => a[key.parse::<usize>().unwrap()] = n,
+        (Value::Array(a), None) => {
+            a.remove(key.parse::<usize>().unwrap());
+        }
+        _ => panic!("cannot mutate {pointer}"),
+    }
+    v
+}

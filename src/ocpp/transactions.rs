@@ -125,21 +125,7 @@ pub async fn handle(
                 .unwrap_or_default();
             let has_tag = p.get("idTag").is_some();
             db.write(move |c| {
-                let t = match store::get(c, &charger, &tx_id)? {
-                    Some(t) => t,
-                    // Stored and accepted even if its start never reached us.
-                    None => store::create(
-                        c,
-                        &charger,
-                        Some(&tx_id),
-                        "ocpp1.6",
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                    )?,
-                };
+                let t = store::get_or_create(c, &charger, &tx_id, "ocpp1.6", None, None)?;
                 store::add_event(c, t.id, "StopTransaction", Some("Ended"), None, ended, &raw)?;
                 store::add_meter_values(c, Some(t.id), &charger, t.evse_id, &samples)?;
                 store::update(
@@ -208,20 +194,7 @@ pub async fn handle(
                 .unwrap_or_default();
             let stopped_reason = s(&info, "stoppedReason").or(Some("Local".into()));
             db.write(move |c| {
-                let t = match store::get(c, &charger, &tx_id)? {
-                    Some(t) => t,
-                    None => store::create(
-                        c,
-                        &charger,
-                        Some(&tx_id),
-                        "ocpp2.0.1",
-                        evse,
-                        connector,
-                        None,
-                        None,
-                        None,
-                    )?,
-                };
+                let t = store::get_or_create(c, &charger, &tx_id, "ocpp2.0.1", evse, connector)?;
                 if let Some(n) = seq
                     && store::has_event(c, t.id, n)?
                 {

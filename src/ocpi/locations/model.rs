@@ -931,7 +931,7 @@ mod tests {
     use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
 
-    use crate::ocpi::test_support::{example, example_names, same_json};
+    use crate::ocpi::test_support::{example, example_names, mutate, same_json};
 
     /// Parses `value` as `T` through the hub's body parser, writes it back, parses that again:
     /// both parses agree and the written JSON is the input (numbers by value).
@@ -1089,26 +1089,6 @@ mod tests {
             },
             "last_updated": "2024-01-02T03:04:05Z"
         })
-    }
-
-    /// Sets (or with `None` removes) the value at a JSON pointer.
-    fn mutate(mut v: Value, pointer: &str, new: Option<Value>) -> Value {
-        let (parent, key) = pointer.rsplit_once('/').unwrap();
-        let target = v.pointer_mut(parent).unwrap();
-        match (target, new) {
-            (Value::Object(m), Some(n)) => {
-                m.insert(key.to_string(), n);
-            }
-            (Value::Object(m), None) => {
-                m.remove(key);
-            }
-            (Value::Array(a), Some(n)) => a[key.parse::<usize>().unwrap()] = n,
-            (Value::Array(a), None) => {
-                a.remove(key.parse::<usize>().unwrap());
-            }
-            _ => panic!("cannot mutate {pointer}"),
-        }
-        v
     }
 
     fn parse(v: &Value) -> Result<Location, String> {

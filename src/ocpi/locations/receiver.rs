@@ -8,7 +8,7 @@ use crate::db::locations as store;
 use crate::error::AppError;
 use crate::http::auth::RoutedCaller;
 use crate::http::envelope::{OcpiResponse, status};
-use crate::http::json::read_limited;
+use crate::http::json::read_json_value;
 use crate::state::AppState;
 
 use super::service::{self, LocationRef, Op, Source, Target};
@@ -58,20 +58,6 @@ fn address(req: &HttpRequest) -> Result<(LocationRef, Target), AppError> {
         _ => Target::Location,
     };
     Ok((r, target))
-}
-
-async fn body_value(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<Value, AppError> {
-    let mut payload = payload.into_inner();
-    let bytes = read_limited(req, &mut payload, limit).await?;
-    if bytes.is_empty() {
-        return Err(AppError::MalformedJson("request body is empty".into()));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::MalformedJson(format!("request body is not valid JSON: {e}")))
 }
 
 /// GET: the object as the hub stores it.
@@ -127,7 +113,7 @@ async fn change(
 ) -> Result<OcpiResponse<()>, AppError> {
     let (r, target) = address(&req)?;
     check_owner(&caller, &r.country_code, &r.party_id)?;
-    let body = body_value(&req, payload, state.settings.max_body_bytes).await?;
+    let body = read_json_value(&req, payload, state.settings.max_body_bytes).await?;
     let op = if patch {
         Op::Patch(body)
     } else {

@@ -11,7 +11,7 @@ use crate::db::locations::{self as store, TariffRow, object_key};
 use crate::error::AppError;
 use crate::http::auth::RoutedCaller;
 use crate::http::envelope::OcpiResponse;
-use crate::http::json::{parse_value, read_limited};
+use crate::http::json::{parse_value, read_json_value};
 use crate::http::pagination::Pagination;
 use crate::http::routing::PartyRef;
 use crate::push::{self, Change, EMSP_LIKE};
@@ -145,10 +145,7 @@ pub async fn put(
     payload: web::Payload,
 ) -> Result<OcpiResponse<()>, AppError> {
     let (cc, pid, id) = address(&req, &caller)?;
-    let mut payload = payload.into_inner();
-    let bytes = read_limited(&req, &mut payload, state.settings.max_body_bytes).await?;
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    let v = read_json_value(&req, payload, state.settings.max_body_bytes).await?;
     let tariff: Tariff = parse_value(v)?;
     for (field, url, body) in [
         ("country_code", cc.as_str(), tariff.country_code.as_str()),

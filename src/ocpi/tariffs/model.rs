@@ -355,7 +355,7 @@ mod tests {
     use crate::http::json::parse_body;
     use serde_json::{Value, json};
 
-    use crate::ocpi::test_support::{example, example_names, same_json};
+    use crate::ocpi::test_support::{example, example_names, mutate, same_json};
 
     fn parse(v: &Value) -> Result<Tariff, String> {
         parse_body::<Tariff>(v.to_string().as_bytes()).map_err(|e| e.to_string())
@@ -463,26 +463,6 @@ mod tests {
             "energy_mix": {"is_green_energy": true},
             "last_updated": "2024-01-02T03:04:05Z"
         })
-    }
-
-    /// Sets (or with `None` removes) the value at a JSON pointer.
-    fn mutate(mut v: Value, pointer: &str, new: Option<Value>) -> Value {
-        let (parent, key) = pointer.rsplit_once('/').unwrap();
-        let target = v.pointer_mut(parent).unwrap();
-        match (target, new) {
-            (Value::Object(m), Some(n)) => {
-                m.insert(key.to_string(), n);
-            }
-            (Value::Object(m), None) => {
-                m.remove(key);
-            }
-            (Value::Array(a), Some(n)) => a[key.parse::<usize>().unwrap()] = n,
-            (Value::Array(a), None) => {
-                a.remove(key.parse::<usize>().unwrap());
-            }
-            _ => panic!("cannot mutate {pointer}"),
-        }
-        v
     }
 
     #[test]
