@@ -83,6 +83,10 @@ pub struct Settings {
     pub ocpp_heartbeat_secs: u64,
     /// WebSocket ping interval; a connection silent for two intervals is closed.
     pub ocpp_ping_secs: u64,
+    /// Folder of the OCPP JSON schemas; no schema validation without it.
+    pub ocpp_schema_dir: Option<std::path::PathBuf>,
+    /// Certificate chain and key (PEM) of the OCPP listener; both or neither.
+    pub ocpp_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// How long list pages may reuse the ordered keys of their query (0: never).
     pub list_cache_ms: u64,
 }
@@ -172,6 +176,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("HUB_OCPP_PING_SECS", "WebSocket ping interval"),
     (
+        "HUB_OCPP_SCHEMA_DIR",
+        "folder of the OCPP JSON schemas (v16/, v201/) to validate payloads with",
+    ),
+    (
+        "HUB_OCPP_TLS_CERT",
+        "PEM certificate chain: the OCPP listener speaks wss:// (security profile 2)",
+    ),
+    ("HUB_OCPP_TLS_KEY", "PEM private key of HUB_OCPP_TLS_CERT"),
+    (
         "HUB_OCPP_CALL_TIMEOUT_SECS",
         "how long the hub waits for a charge point's answer",
     ),
@@ -217,6 +230,8 @@ impl Default for Settings {
             ocpp_message_log_days: 7,
             ocpp_heartbeat_secs: 300,
             ocpp_ping_secs: 30,
+            ocpp_schema_dir: None,
+            ocpp_tls: None,
         }
     }
 }
@@ -439,6 +454,39 @@ impl Settings {
         }
         if let Some(v) = get("HUB_OCPP_PING_SECS") {
             s.ocpp_ping_secs = parse_range("HUB_OCPP_PING_SECS", v, 1, 3600)?;
+        }
+        if let Some(v) = get("HUB_OCPP_SCHEMA_DIR") {
+            let dir = std::path::PathBuf::from(v);
+            if !dir.is_dir() {
+                return Err(ConfigError::new(
+                    "HUB_OCPP_SCHEMA_DIR",
+                    format!("`{v}` is not a folder"),
+                ));
+            }
+            s.ocpp_schema_dir = Some(dir);
+        }
+        match (get("HUB_OCPP_TLS_CERT"), get("HUB_OCPP_TLS_KEY")) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                for (var, path) in [("HUB_OCPP_TLS_CERT", cert), ("HUB_OCPP_TLS_KEY", key)] {
+                    if !std::path::Path::new(path).is_file() {
+                        return Err(ConfigError::new(var, format!("`{path}` is not a file")));
+                    }
+                }
+                s.ocpp_tls = Some((cert.into(), key.into()));
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "HUB_OCPP_TLS_KEY",
+                    "is needed with HUB_OCPP_TLS_CERT",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "HUB_OCPP_TLS_CERT",
+                    "is needed with HUB_OCPP_TLS_KEY",
+                ));
+            }
         }
         if let Some(v) = get("HUB_LIST_CACHE_MS") {
             s.list_cache_ms = parse_range("HUB_LIST_CACHE_MS", v, 0, 3_600_000)?;

@@ -72,7 +72,23 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
     let ocpp_log = Arc::new(crate::ocpp::log::MessageLog::new(
         settings.ocpp_message_log_days,
     ));
+    let ocpp_schemas = match &settings.ocpp_schema_dir {
+        Some(dir) => Some(Arc::new(
+            crate::ocpp::schema::Schemas::load(dir)
+                .map_err(|e| AppError::internal(format!("HUB_OCPP_SCHEMA_DIR: {e}")))?,
+        )),
+        None => None,
+    };
+    match &ocpp_schemas {
+        Some(s) => {
+            tracing::info!(schemas = s.len(), dir = %s.dir.display(), "OCPP payloads validated against JSON schemas")
+        }
+        None => tracing::warn!(
+            "HUB_OCPP_SCHEMA_DIR unset: OCPP payloads get the handlers' own checks only"
+        ),
+    }
     Ok(AppState {
+        ocpp_schemas,
         ocpp_log,
         ocpp_registry: Default::default(),
         location_lists,
@@ -98,6 +114,30 @@ pub struct Application {
     server: Server,
     ocpp_server: Server,
     state: web::Data<AppState>,
+}
+
+/// The OCPP listener's TLS configuration (security profile 2): the PEM certificate chain and
+/// private key named by `HUB_OCPP_TLS_CERT` / `HUB_OCPP_TLS_KEY`; TLS 1.2 and 1.3.
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, AppError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |var: &str, e: &dyn std::fmt::Display| AppError::internal(format!("{var}: {e}"));
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| fail("HUB_OCPP_TLS_CERT", &e))?;
+    if chain.is_empty() {
+        return Err(fail("HUB_OCPP_TLS_CERT", &"no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| fail("HUB_OCPP_TLS_KEY", &e))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail("HUB_OCPP_TLS_CERT", &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| fail("HUB_OCPP_TLS_KEY", &e))
 }
 
 impl Application {
@@ -141,8 +181,14 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .configure(crate::ocpp::gateway::routes)
-        })
-        .listen(ocpp_listener)
+        });
+        let ocpp_server = match &state.settings.ocpp_tls {
+            Some((cert, key)) => {
+                let config = tls_config(cert, key)?;
+                ocpp_server.listen_rustls_0_23(ocpp_listener, config)
+            }
+            None => ocpp_server.listen(ocpp_listener),
+        }
         .map_err(AppError::internal)?
         .run();
         tracing::info!(port, ocpp_port, public_url = %state.public_url, "ocpi-hub listening");

@@ -20,6 +20,8 @@ pub struct AppState {
     pub ocpp_log: Arc<crate::ocpp::log::MessageLog>,
     /// Charge points connected to this instance.
     pub ocpp_registry: Arc<crate::ocpp::gateway::Registry>,
+    /// The OCPP JSON schemas, when `HUB_OCPP_SCHEMA_DIR` names them.
+    pub ocpp_schemas: Option<Arc<crate::ocpp::schema::Schemas>>,
     /// Ordered keys of recent location list queries.
     pub location_lists: Arc<crate::db::list_cache::ListCache>,
 }

@@ -230,6 +230,7 @@ async fn send(
             e.to_string(),
         )),
         Err(e @ CallError::Timeout(_)) => Err(AppError::ocpi(status::HUB_TIMEOUT, e.to_string())),
+        Err(e @ CallError::Invalid(_)) => Err(AppError::invalid(e.to_string())),
         Err(e) => Err(AppError::ocpi(status::HUB_GENERIC_ERROR, e.to_string())),
     }
 }

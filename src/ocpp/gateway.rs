@@ -21,8 +21,9 @@ use tracing::Instrument;
 use crate::db::chargers;
 use crate::state::AppState;
 
-use super::frame::{self, Frame, Version};
+use super::frame::{self, Frame, RpcError, Version};
 use super::handlers::{self, Ctx};
+use super::schema::Direction;
 
 /// Largest OCPP message accepted (bytes).
 const MAX_FRAME: usize = 256 * 1024;
@@ -133,6 +134,8 @@ pub enum CallError {
     Rejected { code: String, description: String },
     #[error("connection closed before the answer")]
     Closed,
+    #[error("payload does not match the schema: {0}")]
+    Invalid(String),
 }
 
 /// The charge points connected to this instance.
@@ -333,23 +336,48 @@ pub async fn connect(
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME);
     let state = state.into_inner();
-    let registry = state.ocpp_registry.clone();
-    actix_web::rt::spawn(run(state, registry, id, version, known, session, stream));
+    // Attached before the handshake answer leaves: once the charge point sees the upgrade, the
+    // hub can call it.
+    let outbound = Arc::new(Outbound::default());
+    let (conn_id, replaced, at) =
+        state
+            .ocpp_registry
+            .attach(&id, version, session.clone(), outbound.clone());
+    let attachment = Attachment {
+        conn_id,
+        replaced,
+        at,
+        outbound,
+    };
+    actix_web::rt::spawn(run(state, id, version, known, session, stream, attachment));
     Ok(response)
+}
+
+/// A connection as the registry took it.
+struct Attachment {
+    conn_id: u64,
+    /// The connection of the same charge point it replaced.
+    replaced: Option<Session>,
+    at: chrono::NaiveDateTime,
+    outbound: Arc<Outbound>,
 }
 
 async fn run(
     state: Arc<AppState>,
-    registry: Arc<Registry>,
     id: String,
     version: Version,
     known: Option<chargers::Charger>,
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
+    attachment: Attachment,
 ) {
-    let outbound = Arc::new(Outbound::default());
-    let (conn_id, replaced, attached_at) =
-        registry.attach(&id, version, session.clone(), outbound.clone());
+    let registry = state.ocpp_registry.clone();
+    let Attachment {
+        conn_id,
+        replaced,
+        at: attached_at,
+        outbound,
+    } = attachment;
     let replaced_any = replaced.is_some();
     if let Some(old) = replaced {
         let _ = old.close(None).await;
@@ -464,10 +492,26 @@ async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<Strin
             log.record(cp, "IN", 2, &id, Some(&action), text);
             let span =
                 tracing::info_span!("ocpp", ocpp.charge_point_id = %cp, ocpp.action = %action);
-            let (kind, reply) = match handlers::handle(ctx, &id, &action, payload)
-                .instrument(span)
-                .await
-            {
+            let checked = match ctx.state.ocpp_schemas.as_deref() {
+                Some(s) => s.check(ctx.version, Direction::Request, &action, &payload),
+                None => Ok(()),
+            };
+            let handled = match checked {
+                Err(v) if !super::transactions::is_transaction_message(&action) => {
+                    Err(RpcError::new(id.clone(), v.kind, v.description))
+                }
+                other => {
+                    if let Err(v) = other {
+                        // Stored and accepted all the same: a refusal could make the charge
+                        // point drop transaction data.
+                        tracing::warn!(ocpp.charge_point_id = %cp, ocpp.action = %action, violation = %v.description, "transaction message does not match its schema; accepted");
+                    }
+                    handlers::handle(ctx, &id, &action, payload)
+                        .instrument(span)
+                        .await
+                }
+            };
+            let (kind, reply) = match handled {
                 Ok(p) => (3, frame::result(&id, &p)),
                 Err(e) => (4, frame::error(&e, ctx.version)),
             };

@@ -11,4 +11,5 @@ pub mod handlers;
 pub mod log;
 pub mod meter;
 pub mod relay;
+pub mod schema;
 pub mod transactions;

@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 use super::frame::Version;
 use super::gateway::CallError;
+use super::schema::Direction;
 
 const POLL: Duration = Duration::from_millis(50);
 const SERVE_EVERY: Duration = Duration::from_millis(100);
@@ -42,12 +43,28 @@ pub async fn call(
     payload: &Value,
 ) -> Result<Value, CallError> {
     let timeout = Duration::from_secs(state.settings.ocpp_call_timeout_secs);
+    let schemas = state.ocpp_schemas.as_deref();
+    if let Some(s) = schemas
+        && let Some(v) = version(state, id).await
+    {
+        s.check(v, Direction::Request, action, payload)
+            .map_err(|e| CallError::Invalid(e.description))?;
+    }
     match state
         .ocpp_registry
         .call(id, action, payload, timeout, &state.ocpp_log)
         .await
     {
         Err(CallError::NotConnected(_)) => {}
+        Ok(answer) => {
+            // A non-conforming answer is passed on (it is what the charge point said) and noted.
+            if let (Some(s), Some(v)) = (schemas, state.ocpp_registry.version(id))
+                && let Err(e) = s.check(v, Direction::Response, action, &answer)
+            {
+                tracing::warn!(ocpp.charge_point_id = %id, ocpp.action = %action, violation = %e.description, "answer does not match its schema");
+            }
+            return Ok(answer);
+        }
         other => return other,
     }
     let lookup = id.to_string();
@@ -158,7 +175,9 @@ pub async fn serve(state: web::Data<AppState>) {
                         CallError::Rejected { code, description } => {
                             ("rejected".to_string(), format!("{code}: {description}"))
                         }
-                        CallError::Closed => ("closed".to_string(), e.to_string()),
+                        CallError::Closed | CallError::Invalid(_) => {
+                            ("closed".to_string(), e.to_string())
+                        }
                     });
                 if let Err(e) = state
                     .db

@@ -55,6 +55,14 @@ fn energy_register(samples: &[crate::db::transactions::NewMeterValue]) -> Option
         .map(|m| m.value.clone())
 }
 
+/// The actions whose data a charge point could drop when refused: always accepted.
+pub fn is_transaction_message(action: &str) -> bool {
+    matches!(
+        action,
+        "StartTransaction" | "StopTransaction" | "MeterValues" | "TransactionEvent"
+    )
+}
+
 /// Answer a transaction-related action; `None` when `action` is not one.
 pub async fn handle(
     ctx: &Ctx<'_>,

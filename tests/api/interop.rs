@@ -55,6 +55,17 @@ fn python() -> PathBuf {
 }
 
 async fn charge_point(ocpp: &str, id: &str, password: &str, version: &str) -> Value {
+    charge_point_tls(ocpp, id, password, version, None).await
+}
+
+/// The Python charge point; with `cafile`, over TLS trusting that certificate.
+async fn charge_point_tls(
+    ocpp: &str,
+    id: &str,
+    password: &str,
+    version: &str,
+    cafile: Option<PathBuf>,
+) -> Value {
     let py = tokio::task::spawn_blocking(python).await.unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/charge_point.py");
     let args = [
@@ -64,9 +75,16 @@ async fn charge_point(ocpp: &str, id: &str, password: &str, version: &str) -> Va
         password.to_string(),
         version.to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || Command::new(py).args(&args).output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(py);
+        cmd.args(&args);
+        if let Some(ca) = cafile {
+            cmd.env("OCPP_CAFILE", ca);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "python charge point failed: {}\n{}",
@@ -124,6 +142,40 @@ async fn python_ocpp_charge_points_boot_beat_and_report_status() {
     let v = app.admin_get("/api/chargers/PY16").await;
     assert_eq!(v["data"]["vendor"], "PyVendor");
     assert!(v["data"]["last_heartbeat_at"].is_string());
+}
+
+#[tokio::test]
+async fn python_ocpp_charge_point_over_tls_security_profile_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("hub.pem"), dir.path().join("hub.key"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let tls = (cert_path.clone(), key_path);
+    let app = crate::support::spawn_app_with(move |s| s.ocpp_tls = Some(tls)).await;
+    assert!(app.ocpp_address.starts_with("wss://localhost:"));
+    let pw = "tls-password-1234567";
+    let r = app
+        .admin_post("/api/chargers", &json!({"id": "TLS16", "password": pw}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let v = charge_point_tls(&app.ocpp_address, "TLS16", pw, "1.6", Some(cert_path)).await;
+    assert_eq!(v["protocol"], "ocpp1.6");
+    assert_eq!(v["boot_status"], "Accepted");
+    // Plain WebSocket on the TLS listener gets no handshake.
+    let plain = app.ocpp_address.replace("wss://", "ws://") + "/ocpp/TLS16";
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(plain)
+            .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .unwrap();
+    assert!(r.is_err());
 }
 
 /// Start the Python charge point in `serve` mode; it answers the hub's calls until Reset.

@@ -204,6 +204,175 @@ async fn framing_errors_answer_with_each_versions_codes_and_the_connection_stays
 }
 
 #[tokio::test]
+async fn payloads_are_validated_against_the_oca_schemas() {
+    use ocpi_hub::ocpp::frame::Version;
+    use ocpi_hub::ocpp::schema::{Direction, Schemas};
+    let Some(dir) = crate::support::shared_ocpp_schemas() else {
+        eprintln!("../shared/ref/ocpp-schemas absent: schema validation not compared");
+        return;
+    };
+    let schemas = Schemas::load(&dir).unwrap();
+    let app = spawn_app().await;
+    add_charger(&app, "CP-S", None).await;
+    let now = "2026-01-01T00:00:00Z";
+    // (version, action, payload); the hub's verdict must be the schema's.
+    let cases: Vec<(Version, &str, Value)> = vec![
+        (Version::V16, "Heartbeat", json!({})),
+        (Version::V16, "Heartbeat", json!({"extra": 1})),
+        (
+            Version::V16,
+            "BootNotification",
+            json!({"chargePointVendor": "V", "chargePointModel": "M", "iccid": "x".repeat(21)}),
+        ),
+        (
+            Version::V16,
+            "BootNotification",
+            json!({"chargePointVendor": "V", "chargePointModel": "M", "meterSerialNumber": "S-1"}),
+        ),
+        (
+            Version::V16,
+            "StatusNotification",
+            json!({"connectorId": 1.5, "errorCode": "NoError", "status": "Available"}),
+        ),
+        (
+            Version::V16,
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "Overheat", "status": "Available"}),
+        ),
+        (
+            Version::V16,
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "NoError", "status": "Available", "info": "x".repeat(51)}),
+        ),
+        (Version::V16, "Authorize", json!({"idTag": "x".repeat(21)})),
+        (
+            Version::V16,
+            "DataTransfer",
+            json!({"vendorId": "acme", "messageId": "m", "data": "d"}),
+        ),
+        (
+            Version::V16,
+            "DataTransfer",
+            json!({"vendorId": "x".repeat(256)}),
+        ),
+        (
+            Version::V16,
+            "DiagnosticsStatusNotification",
+            json!({"status": "Exploded"}),
+        ),
+        (
+            Version::V16,
+            "FirmwareStatusNotification",
+            json!({"status": "Installed"}),
+        ),
+        (Version::V201, "Heartbeat", json!({})),
+        (
+            Version::V201,
+            "BootNotification",
+            json!({"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V", "modem": {"iccid": "x".repeat(21)}}}),
+        ),
+        (
+            Version::V201,
+            "BootNotification",
+            json!({"reason": "Kicked", "chargingStation": {"model": "M", "vendorName": "V"}}),
+        ),
+        (
+            Version::V201,
+            "BootNotification",
+            json!({"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}),
+        ),
+        (
+            Version::V201,
+            "StatusNotification",
+            json!({"timestamp": now, "connectorStatus": "Available", "evseId": 1, "connectorId": 1, "customData": {"vendorId": "acme", "x": 1}}),
+        ),
+        (
+            Version::V201,
+            "NotifyEvent",
+            json!({"generatedAt": now, "seqNo": 0, "eventData": []}),
+        ),
+        (
+            Version::V201,
+            "NotifyEvent",
+            json!({"generatedAt": now, "seqNo": 0, "eventData": [{"eventId": 1, "timestamp": now, "trigger": "Alerting", "actualValue": "on", "eventNotificationType": "HardWiredNotification", "component": {"name": "C"}, "variable": {"name": "V"}}]}),
+        ),
+        (
+            Version::V201,
+            "SecurityEventNotification",
+            json!({"type": "x".repeat(51), "timestamp": now}),
+        ),
+        (
+            Version::V201,
+            "Authorize",
+            json!({"idToken": {"idToken": "T", "type": "Telepathy"}}),
+        ),
+    ];
+    let mut checked = 0;
+    for (v, proto) in [(Version::V16, "ocpp1.6"), (Version::V201, "ocpp2.0.1")] {
+        let (mut ws, _) = open(&app, "CP-S", proto, Some(PASSWORD)).await.unwrap();
+        for (i, (_, action, payload)) in cases.iter().filter(|c| c.0 == v).enumerate() {
+            let id = format!("s{i}");
+            let r = ask(&mut ws, &json!([2, id, action, payload]).to_string()).await;
+            assert_eq!(r[1], json!(id));
+            match schemas.check(v, Direction::Request, action, payload) {
+                Ok(()) => assert_eq!(r[0], 3, "{action} {payload}: {r}"),
+                Err(e) => {
+                    assert_eq!(r[0], 4, "{action} {payload}: {r}");
+                    assert_eq!(r[2], e.kind.code(v), "{action} {payload}: {r}");
+                }
+            }
+            checked += 1;
+        }
+        // A transaction message that breaks its schema is still stored and accepted.
+        let tx = if v == Version::V16 {
+            json!([2, "t1", "StartTransaction", {"connectorId": 1, "idTag": "TAG", "meterStart": 10, "timestamp": now, "vendorNote": "x"}])
+        } else {
+            json!([2, "t1", "TransactionEvent", {"eventType": "Started", "timestamp": now, "triggerReason": "Authorized", "seqNo": 0, "transactionInfo": {"transactionId": "TX-S"}, "vendorNote": "x"}])
+        };
+        assert!(
+            schemas
+                .check(v, Direction::Request, tx[2].as_str().unwrap(), &tx[3])
+                .is_err()
+        );
+        let r = ask(&mut ws, &tx.to_string()).await;
+        assert_eq!(r[0], 3, "{r}");
+    }
+    assert_eq!(checked, cases.len());
+    let tx = app.admin_get("/api/chargers/CP-S").await;
+    assert!(tx["data"].is_object(), "{tx}");
+
+    // An operator call that breaks the schema is refused before it reaches the charge point.
+    let (ws, _) = open(&app, "CP-S", "ocpp1.6", Some(PASSWORD)).await.unwrap();
+    let mut calls = serve_calls(ws, |_| Some(json!({"status": "Accepted"})));
+    let v = body_json(
+        app.admin_post(
+            "/api/chargers/CP-S/call",
+            &json!({"action": "Reset", "payload": {"type": "Gentle"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["status_code"], 2001, "{v}");
+    assert!(
+        v["status_message"].as_str().unwrap().contains("/type"),
+        "{v}"
+    );
+    let v = body_json(
+        app.admin_post(
+            "/api/chargers/CP-S/call",
+            &json!({"action": "Reset", "payload": {"type": "Soft"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["data"]["response"], json!({"status": "Accepted"}), "{v}");
+    assert_eq!(
+        calls.recv().await.unwrap(),
+        ("Reset".to_string(), json!({"type": "Soft"}))
+    );
+}
+
+#[tokio::test]
 async fn boot_heartbeat_and_status_drive_ocpi_evse_status() {
     let (app, _cpo, _emsp_c, emsp) = hub_with_partners(|_| {}).await;
     // An own location declaring the EVSEs of charge points CP-A (1.6) and CP-B (2.0.1).
@@ -697,7 +866,7 @@ async fn notifications_are_acknowledged_and_every_message_is_logged() {
     let (mut ws, _) = open(&app, "CP-LOG", "ocpp2.0.1", Some(PASSWORD))
         .await
         .unwrap();
-    let r = ask(&mut ws, r#"[2, "n1", "NotifyEvent", {"generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0, "eventData": []}]"#).await;
+    let r = ask(&mut ws, r#"[2, "n1", "NotifyEvent", {"generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0, "eventData": [{"eventId": 1, "timestamp": "2026-01-01T00:00:00Z", "trigger": "Alerting", "actualValue": "on", "eventNotificationType": "HardWiredNotification", "component": {"name": "C"}, "variable": {"name": "V"}}]}]"#).await;
     assert_eq!(r, json!([3, "n1", {}]));
     let r = ask(
         &mut ws,

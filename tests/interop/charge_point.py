@@ -6,6 +6,8 @@ answers against the OCA schemas)."""
 import asyncio
 import base64
 import json
+import os
+import ssl
 import sys
 from datetime import datetime, timezone
 
@@ -17,6 +19,12 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
+
+def tls():
+    """A TLS context trusting OCPP_CAFILE (security profile 2), or None for ws://."""
+    cafile = os.environ.get("OCPP_CAFILE")
+    return ssl.create_default_context(cafile=cafile) if cafile else None
+
 
 # What the hub asked, in order (printed at the end by the `serve` mode).
 RECEIVED = []
@@ -89,6 +97,7 @@ async def serve(url: str, cp_id: str, password: str, version: str) -> dict:
         f"{url}/ocpp/{cp_id}",
         subprotocols=[proto],
         additional_headers={"Authorization": f"Basic {token}"},
+        ssl=tls(),
     ) as ws:
         cp = (Served16 if version == "1.6" else Served201)(cp_id, ws)
         listener = asyncio.create_task(cp.start())
@@ -113,6 +122,7 @@ async def run(url: str, cp_id: str, password: str, version: str) -> dict:
         f"{url}/ocpp/{cp_id}",
         subprotocols=[proto],
         additional_headers={"Authorization": f"Basic {token}"},
+        ssl=tls(),
     ) as ws:
         if version == "1.6":
             cp = ChargePoint16(cp_id, ws)

@@ -44,6 +44,12 @@ pub fn on_postgres() -> bool {
     std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
 }
 
+/// The OCPP JSON schemas beside the repository (`../shared/ref/ocpp-schemas`), when present.
+pub fn shared_ocpp_schemas() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ref/ocpp-schemas");
+    dir.is_dir().then_some(dir)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -59,10 +65,16 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         outbound_timeout_secs: 5,
         country_code: "NL".into(),
         party_id: "HUB".into(),
+        ocpp_schema_dir: shared_ocpp_schemas(),
         ..Settings::default()
     };
     tweak(&mut s);
     let database_url = s.database_url.clone();
+    let ocpp_scheme = if s.ocpp_tls.is_some() {
+        "wss://localhost"
+    } else {
+        "ws://127.0.0.1"
+    };
     let app = tokio::task::spawn_blocking(move || Application::build(s))
         .await
         .unwrap()
@@ -79,7 +91,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         http: reqwest::Client::new(),
         admin_token,
         database_url,
-        ocpp_address: format!("ws://127.0.0.1:{ocpp_port}"),
+        ocpp_address: format!("{ocpp_scheme}:{ocpp_port}"),
         server,
         _dir: dir,
     }
