@@ -86,6 +86,19 @@ pub struct SimulateArgs {
     /// Register the charge points first (in the database of DATABASE_URL).
     #[arg(long)]
     pub register: bool,
+    /// Replay the real sessions of this CSV (formats of ../shared/data: Dundee, Perth &
+    /// Kinross, Norway residential); the file's charge points replace --count.
+    #[arg(long)]
+    pub replay: Option<std::path::PathBuf>,
+    /// Replay only the first N sessions (in start order).
+    #[arg(long)]
+    pub replay_limit: Option<usize>,
+    /// Replay speed: simulated seconds per second (3600: an hour per second).
+    #[arg(long, default_value_t = 3600.0)]
+    pub speedup: f64,
+    /// Meter values of replayed sessions every this many simulated seconds.
+    #[arg(long, default_value_t = 900)]
+    pub replay_meter_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,9 +230,30 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
                     )));
                 }
             };
+            if !(a.speedup.is_finite() && a.speedup > 0.0) {
+                return Err(AppError::invalid("--speedup: must be a positive number"));
+            }
+            let replay = match &a.replay {
+                Some(file) => {
+                    let l = crate::sim::replay::load(file, a.replay_limit)
+                        .map_err(AppError::invalid)?;
+                    eprintln!(
+                        "simulate: replaying {} session(s) of {} charge point(s), {} row(s) skipped",
+                        l.sessions.len(),
+                        crate::sim::replay_charge_points(&l.sessions).len(),
+                        l.skipped
+                    );
+                    Some(std::sync::Arc::new(l.sessions))
+                }
+                None => None,
+            };
+            let names: Vec<String> = match &replay {
+                Some(r) => crate::sim::replay_charge_points(r),
+                None => (1..=a.count).map(|n| n.to_string()).collect(),
+            };
             if a.register {
                 let state = offline_state(settings)?;
-                for n in 1..=a.count {
+                for n in &names {
                     let id = format!("{}-{n}", a.prefix);
                     match crate::ocpp::gateway::add_charger(&state, &id, &a.password, None).await {
                         Ok(()) => {}
@@ -240,6 +274,9 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
                 power_kw: a.power_kw,
                 heartbeat_secs: a.heartbeat_secs,
                 duration_secs: a.duration_secs,
+                replay,
+                speedup: a.speedup,
+                replay_meter_secs: a.replay_meter_secs,
             })
             .await;
             print_json(&summary)

@@ -237,6 +237,9 @@ impl Application {
         let ocpp = self.ocpp_server.handle();
         let ocpp_task = tokio::spawn(self.ocpp_server);
         let result = self.server.await;
+        // No new charge point connections, then "going away" to the ones there are.
+        ocpp.pause().await;
+        self.state.ocpp_registry.close_all().await;
         worker.abort();
         log_writer.abort();
         relay.abort();

@@ -250,6 +250,23 @@ impl Registry {
         }
     }
 
+    /// Close every connection ("going away"): on shutdown, so that charge points reconnect
+    /// (to another instance) at once instead of waiting for a dead socket to time out.
+    pub async fn close_all(&self) {
+        let sessions: Vec<Session> = {
+            let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.values().map(|l| l.session.clone()).collect()
+        };
+        for s in sessions {
+            let _ = s
+                .close(Some(actix_ws::CloseReason {
+                    code: actix_ws::CloseCode::Away,
+                    description: Some("hub shutting down".into()),
+                }))
+                .await;
+        }
+    }
+
     pub fn is_connected(&self, id: &str) -> bool {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.contains_key(id)

@@ -3,6 +3,14 @@
 //! its power), sends heartbeats, answers the hub's calls (remote start/stop, profiles,
 //! availability, reset, …), and reconnects with exponential back-off (1, 2, 4 … s, capped at
 //! 60 s) when the hub goes away, booting again after each reconnect. Progress goes to stderr.
+//!
+//! With `--replay FILE` the charge points and sessions come from a CSV of real sessions
+//! ([`replay`]): one simulated charge point per charge point of the file, each session started,
+//! metered and stopped at its recorded times (as UTC timestamps in the messages), with the
+//! recorded energy, played `speedup` times faster than real time. Events that fall due while a
+//! charge point is disconnected are sent after it reconnects, as a charger's offline queue would.
+
+pub mod replay;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +47,13 @@ pub struct SimConfig {
     pub heartbeat_secs: u64,
     /// Stop after this long (and after the sessions are done).
     pub duration_secs: u64,
+    /// Sessions to replay instead of `sessions` per charge point (the charge points are the
+    /// file's; `count` is ignored).
+    pub replay: Option<Arc<Vec<replay::Replayed>>>,
+    /// Replay speed: simulated seconds per wall-clock second.
+    pub speedup: f64,
+    /// Meter values of replayed sessions every this many simulated seconds.
+    pub replay_meter_secs: u64,
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +106,8 @@ struct Link {
     pending: Pending,
     next: u64,
     stats: Arc<Stats>,
+    /// Turns true when the connection is gone.
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Link {
@@ -103,10 +120,14 @@ impl Link {
             .send(json!([2, id, action, payload]).to_string())
             .map_err(|_| "connection closed".to_string())?;
         self.stats.messages.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(Duration::from_secs(30), rx).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err("connection closed".into()),
-            Err(_) => Err(format!("{action}: no answer")),
+        let mut closed = self.closed.clone();
+        tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(30), rx) => match r {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(_)) => Err("connection closed".into()),
+                Err(_) => Err(format!("{action}: no answer")),
+            },
+            _ = closed.wait_for(|c| *c) => Err("connection closed".into()),
         }
     }
 }
@@ -133,9 +154,14 @@ fn now() -> String {
 pub async fn run(cfg: SimConfig) -> Summary {
     let stats = Arc::new(Stats::default());
     let started = tokio::time::Instant::now();
+    let plans = match &cfg.replay {
+        Some(sessions) => Plan::build(sessions, cfg.speedup, cfg.replay_meter_secs),
+        None => (1..=cfg.count).map(|n| (n.to_string(), None)).collect(),
+    };
+    let count = plans.len();
     let progress = {
         let stats = stats.clone();
-        let n = cfg.count;
+        let n = count;
         tokio::spawn(async move {
             let mut t = tokio::time::interval(Duration::from_secs(5));
             t.tick().await;
@@ -154,8 +180,8 @@ pub async fn run(cfg: SimConfig) -> Summary {
         })
     };
     let mut tasks = Vec::new();
-    for n in 1..=cfg.count {
-        let version = cfg.version.unwrap_or(if n % 2 == 1 {
+    for (n, (name, plan)) in plans.into_iter().enumerate() {
+        let version = cfg.version.unwrap_or(if n % 2 == 0 {
             Version::V16
         } else {
             Version::V201
@@ -163,14 +189,113 @@ pub async fn run(cfg: SimConfig) -> Summary {
         let cfg = cfg.clone();
         let stats = stats.clone();
         tasks.push(tokio::spawn(async move {
-            charge_point(&cfg, format!("{}-{n}", cfg.prefix), version, stats, started).await
+            let id = format!("{}-{name}", cfg.prefix);
+            charge_point(&cfg, id, version, stats, started, plan).await
         }));
     }
     for t in tasks {
         let _ = t.await;
     }
     progress.abort();
-    stats.summary(cfg.count)
+    stats.summary(count)
+}
+
+/// The charge point names of a replay (`PREFIX-{name}`), in order.
+pub fn replay_charge_points(sessions: &[replay::Replayed]) -> Vec<String> {
+    let mut names: Vec<String> = sessions.iter().map(|s| s.charge_point.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    Start,
+    /// Energy delivered so far, in Wh.
+    Meter(f64),
+    Stop,
+}
+
+/// One charge point's replay: its events in time order and how far it got.
+pub struct Plan {
+    sessions: Vec<replay::Replayed>,
+    events: Vec<(chrono::NaiveDateTime, usize, Step)>,
+    next: usize,
+    /// Transaction id of each started session.
+    tx: std::collections::HashMap<usize, String>,
+    seq: std::collections::HashMap<usize, i64>,
+    /// Energy register of each connector, in Wh.
+    register: std::collections::HashMap<u32, f64>,
+    start_wh: std::collections::HashMap<usize, f64>,
+    /// The first session's start in the whole file: simulated time zero.
+    t0: chrono::NaiveDateTime,
+    speedup: f64,
+}
+
+impl Plan {
+    fn build(
+        sessions: &[replay::Replayed],
+        speedup: f64,
+        meter_secs: u64,
+    ) -> Vec<(String, Option<Plan>)> {
+        let Some(t0) = sessions.iter().map(|s| s.start).min() else {
+            return Vec::new();
+        };
+        let every = chrono::Duration::seconds(meter_secs.max(1) as i64);
+        replay_charge_points(sessions)
+            .into_iter()
+            .map(|name| {
+                let mine: Vec<_> = sessions
+                    .iter()
+                    .filter(|s| s.charge_point == name)
+                    .cloned()
+                    .collect();
+                let mut events = Vec::new();
+                for (i, s) in mine.iter().enumerate() {
+                    events.push((s.start, i, Step::Start));
+                    let span = (s.end - s.start).num_milliseconds().max(1) as f64;
+                    let mut t = s.start + every;
+                    while t < s.end {
+                        let share = (t - s.start).num_milliseconds() as f64 / span;
+                        events.push((t, i, Step::Meter(s.wh * share)));
+                        t += every;
+                    }
+                    events.push((s.end, i, Step::Stop));
+                }
+                // Stops before starts at the same instant: a connector is freed, then reused.
+                events.sort_by(|a, b| {
+                    a.0.cmp(&b.0)
+                        .then_with(|| (a.2 != Step::Stop).cmp(&(b.2 != Step::Stop)))
+                });
+                let plan = Plan {
+                    sessions: mine,
+                    events,
+                    next: 0,
+                    tx: Default::default(),
+                    seq: Default::default(),
+                    register: Default::default(),
+                    start_wh: Default::default(),
+                    t0,
+                    speedup: speedup.max(1e-3),
+                };
+                (name, Some(plan))
+            })
+            .collect()
+    }
+
+    fn done(&self) -> bool {
+        self.next >= self.events.len()
+    }
+
+    /// When an event is due, on the wall clock of a run that began at `started`.
+    fn due(
+        &self,
+        at: chrono::NaiveDateTime,
+        started: tokio::time::Instant,
+    ) -> tokio::time::Instant {
+        let sim_ms = (at - self.t0).num_milliseconds().max(0) as f64;
+        started + Duration::from_millis((sim_ms / self.speedup) as u64)
+    }
 }
 
 async fn charge_point(
@@ -179,13 +304,18 @@ async fn charge_point(
     v: Version,
     stats: Arc<Stats>,
     started: tokio::time::Instant,
+    mut plan: Option<Plan>,
 ) {
     let end = tokio::time::Instant::now() + Duration::from_secs(cfg.duration_secs);
     let mut sessions_left = cfg.sessions;
     let mut meter_wh: f64 = 0.0;
     let mut backoff = 1u64;
     let mut first = true;
-    while tokio::time::Instant::now() < end || sessions_left > 0 {
+    if plan.is_some() {
+        sessions_left = 0;
+    }
+    let unfinished = |p: &Option<Plan>| p.as_ref().is_some_and(|p| !p.done());
+    while tokio::time::Instant::now() < end || sessions_left > 0 || unfinished(&plan) {
         if !first {
             stats.reconnects.fetch_add(1, Ordering::Relaxed);
         }
@@ -199,6 +329,7 @@ async fn charge_point(
             &mut sessions_left,
             &mut meter_wh,
             started,
+            &mut plan,
         )
         .await
         {
@@ -208,6 +339,7 @@ async fn charge_point(
                 tracing::debug!(charge_point = %id, error = %e, retry_in = backoff, "simulated charge point lost its connection");
                 if tokio::time::Instant::now() + Duration::from_secs(backoff)
                     > end + Duration::from_secs(60)
+                    && !unfinished(&plan)
                 {
                     return;
                 }
@@ -229,6 +361,7 @@ async fn connected(
     sessions_left: &mut u32,
     meter_wh: &mut f64,
     started: tokio::time::Instant,
+    plan: &mut Option<Plan>,
 ) -> Result<(), String> {
     let mut req = format!("{}/ocpp/{id}", cfg.url)
         .into_client_request()
@@ -246,9 +379,13 @@ async fn connected(
     let mut ws_cfg = WebSocketConfig::default();
     // A few KiB per connection: the default 128 KiB read buffer would cost 1.3 GB at 10k.
     ws_cfg.read_buffer_size = 4096;
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(ws_cfg), false)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async_with_config(req, Some(ws_cfg), false),
+    )
+    .await
+    .map_err(|_| "no handshake within 10 s".to_string())?
+    .map_err(|e| e.to_string())?;
     stats.connected.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
@@ -260,6 +397,7 @@ async fn connected(
             }
         }
     });
+    let (closed_tx, closed) = tokio::sync::watch::channel(false);
     let reader = {
         let pending = pending.clone();
         let out = out.clone();
@@ -291,6 +429,9 @@ async fn connected(
                     _ => {}
                 }
             }
+            // The connection is gone: calls waiting for an answer fail now, not at their timeout.
+            let _ = closed_tx.send(true);
+            pending.lock().await.clear();
         })
     };
     let mut link = Link {
@@ -298,8 +439,20 @@ async fn connected(
         pending,
         next: 0,
         stats: stats.clone(),
+        closed,
     };
-    let result = scenario(cfg, id, v, &mut link, end, sessions_left, meter_wh, started).await;
+    let result = scenario(
+        cfg,
+        id,
+        v,
+        &mut link,
+        end,
+        sessions_left,
+        meter_wh,
+        started,
+        plan,
+    )
+    .await;
     stats.connected.fetch_sub(1, Ordering::Relaxed);
     reader.abort();
     writer.abort();
@@ -316,6 +469,7 @@ async fn scenario(
     sessions_left: &mut u32,
     meter_wh: &mut f64,
     started: tokio::time::Instant,
+    plan: &mut Option<Plan>,
 ) -> Result<(), String> {
     let boot = match v {
         Version::V16 => link.call("BootNotification", json!({"chargePointVendor": "ocpi-hub", "chargePointModel": "Simulator"})).await?,
@@ -328,9 +482,12 @@ async fn scenario(
     link.stats
         .last_boot_ms
         .fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-    status(link, v, "Available").await?;
+    status(link, v, 1, "Available", &now()).await?;
     let beat = Duration::from_secs(cfg.heartbeat_secs.max(1));
     let mut next_beat = tokio::time::Instant::now() + beat;
+    if let Some(plan) = plan {
+        replay_events(id, v, link, plan, started, beat).await?;
+    }
     while *sessions_left > 0 {
         session(cfg, id, v, link, meter_wh).await?;
         *sessions_left -= 1;
@@ -348,20 +505,118 @@ async fn scenario(
     }
 }
 
-async fn status(link: &mut Link, v: Version, s: &str) -> Result<(), String> {
+async fn status(link: &mut Link, v: Version, evse: u32, s: &str, at: &str) -> Result<(), String> {
     match v {
         Version::V16 => {
             let s16 = if s == "Occupied" { "Charging" } else { s };
-            link.call("StatusNotification", json!({"connectorId": 1, "errorCode": "NoError", "status": s16, "timestamp": now()})).await?
+            link.call("StatusNotification", json!({"connectorId": evse, "errorCode": "NoError", "status": s16, "timestamp": at})).await?
         }
         Version::V201 => {
             link.call(
                 "StatusNotification",
-                json!({"timestamp": now(), "connectorStatus": s, "evseId": 1, "connectorId": 1}),
+                json!({"timestamp": at, "connectorStatus": s, "evseId": evse, "connectorId": 1}),
             )
             .await?
         }
     };
+    Ok(())
+}
+
+fn stamp(t: chrono::NaiveDateTime) -> String {
+    DateTime::from_naive(t).to_string()
+}
+
+/// Send a replay's events as they fall due (those already due at once), with heartbeats in
+/// between; resumes where a lost connection left off.
+async fn replay_events(
+    id: &str,
+    v: Version,
+    link: &mut Link,
+    plan: &mut Plan,
+    started: tokio::time::Instant,
+    beat: Duration,
+) -> Result<(), String> {
+    let mut next_beat = tokio::time::Instant::now() + beat;
+    while let Some(&(at, i, step)) = plan.events.get(plan.next) {
+        let due = plan.due(at, started);
+        while due > next_beat {
+            tokio::time::sleep_until(next_beat).await;
+            link.call("Heartbeat", json!({})).await?;
+            next_beat += beat;
+        }
+        tokio::time::sleep_until(due).await;
+        let s = &plan.sessions[i];
+        let (evse, ts) = (s.connector, stamp(at));
+        let base = *plan.register.get(&evse).unwrap_or(&0.0);
+        match step {
+            Step::Start => {
+                link.stats.sessions_running.fetch_add(1, Ordering::Relaxed);
+                plan.start_wh.insert(i, base);
+                status(link, v, evse, "Occupied", &ts).await?;
+                let tx = match v {
+                    Version::V16 => {
+                        let r = link
+                            .call("StartTransaction", json!({"connectorId": evse, "idTag": format!("REPLAY-{id}"), "meterStart": base.round() as i64, "timestamp": ts}))
+                            .await?;
+                        r["transactionId"]
+                            .as_i64()
+                            .map(|t| t.to_string())
+                            .ok_or("no transactionId")?
+                    }
+                    Version::V201 => {
+                        let tx = uuid::Uuid::new_v4().simple().to_string();
+                        let mut e = tx_event("Started", 0, &tx, base, true, &ts);
+                        e["evse"]["id"] = json!(evse);
+                        link.call("TransactionEvent", e).await?;
+                        tx
+                    }
+                };
+                plan.tx.insert(i, tx);
+                plan.seq.insert(i, 0);
+            }
+            Step::Meter(_) | Step::Stop if plan.tx.contains_key(&i) => {
+                let tx = plan.tx[&i].clone();
+                let start_wh = plan.start_wh.get(&i).copied().unwrap_or(base);
+                let total = match step {
+                    Step::Meter(w) => w,
+                    _ => s.wh,
+                };
+                let register = start_wh + total;
+                let seq = plan.seq.entry(i).or_insert(0);
+                *seq += 1;
+                let seq = *seq;
+                match (v, step) {
+                    (Version::V16, Step::Meter(_)) => {
+                        let tx: i64 = tx.parse().unwrap_or(0);
+                        link.call("MeterValues", json!({"connectorId": evse, "transactionId": tx, "meterValue": [{"timestamp": ts, "sampledValue": [
+                            {"value": format!("{:.0}", register), "unit": "Wh", "measurand": "Energy.Active.Import.Register", "context": "Sample.Periodic"}]}]})).await?;
+                    }
+                    (Version::V16, _) => {
+                        let tx: i64 = tx.parse().unwrap_or(0);
+                        link.call("StopTransaction", json!({"transactionId": tx, "meterStop": register.round() as i64, "timestamp": ts, "reason": "EVDisconnected"})).await?;
+                    }
+                    (Version::V201, _) => {
+                        let kind = if step == Step::Stop {
+                            "Ended"
+                        } else {
+                            "Updated"
+                        };
+                        let mut e = tx_event(kind, seq, &tx, register, false, &ts);
+                        e["evse"]["id"] = json!(evse);
+                        link.call("TransactionEvent", e).await?;
+                    }
+                }
+                if step == Step::Stop {
+                    plan.register.insert(evse, register);
+                    status(link, v, evse, "Available", &ts).await?;
+                    link.stats.sessions_running.fetch_sub(1, Ordering::Relaxed);
+                    link.stats.sessions_done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+        plan.next += 1;
+    }
     Ok(())
 }
 
@@ -374,7 +629,7 @@ async fn session(
     meter_wh: &mut f64,
 ) -> Result<(), String> {
     link.stats.sessions_running.fetch_add(1, Ordering::Relaxed);
-    status(link, v, "Occupied").await?;
+    status(link, v, 1, "Occupied", &now()).await?;
     let tx_id = match v {
         Version::V16 => {
             let r = link
@@ -389,7 +644,7 @@ async fn session(
             let tx = uuid::Uuid::new_v4().simple().to_string();
             link.call(
                 "TransactionEvent",
-                tx_event("Started", 0, &tx, *meter_wh, true),
+                tx_event("Started", 0, &tx, *meter_wh, true, &now()),
             )
             .await?;
             tx
@@ -411,7 +666,7 @@ async fn session(
             Version::V201 => {
                 link.call(
                     "TransactionEvent",
-                    tx_event("Updated", step as i64, &tx_id, *meter_wh, false),
+                    tx_event("Updated", step as i64, &tx_id, *meter_wh, false, &now()),
                 )
                 .await?;
             }
@@ -425,24 +680,24 @@ async fn session(
         Version::V201 => {
             link.call(
                 "TransactionEvent",
-                tx_event("Ended", steps as i64 + 1, &tx_id, *meter_wh, false),
+                tx_event("Ended", steps as i64 + 1, &tx_id, *meter_wh, false, &now()),
             )
             .await?;
         }
     }
-    status(link, v, "Available").await?;
+    status(link, v, 1, "Available", &now()).await?;
     link.stats.sessions_running.fetch_sub(1, Ordering::Relaxed);
     link.stats.sessions_done.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
-fn tx_event(kind: &str, seq: i64, tx: &str, wh: f64, with_token: bool) -> Value {
+fn tx_event(kind: &str, seq: i64, tx: &str, wh: f64, with_token: bool, at: &str) -> Value {
     let mut e = json!({
-        "eventType": kind, "timestamp": now(), "seqNo": seq,
+        "eventType": kind, "timestamp": at, "seqNo": seq,
         "triggerReason": match kind { "Started" => "Authorized", "Ended" => "EVDeparted", _ => "MeterValuePeriodic" },
         "transactionInfo": {"transactionId": tx},
         "evse": {"id": 1, "connectorId": 1},
-        "meterValue": [{"timestamp": now(), "sampledValue": [
+        "meterValue": [{"timestamp": at, "sampledValue": [
             {"value": (wh / 1000.0 * 1000.0).round() / 1000.0, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "kWh"}}
         ]}]
     });

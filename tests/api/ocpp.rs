@@ -1007,6 +1007,9 @@ async fn the_simulator_runs_sessions_against_the_hub() {
         power_kw: 11.0,
         heartbeat_secs: 1,
         duration_secs: 3,
+        replay: None,
+        speedup: 1.0,
+        replay_meter_secs: 900,
     };
     let sim = tokio::spawn(ocpi_hub::sim::run(cfg));
     // While it runs, the hub's calls are answered.
@@ -1040,4 +1043,113 @@ async fn the_simulator_runs_sessions_against_the_hub() {
     }
     let v = app.admin_get("/api/chargers/SIMT-1").await;
     assert!(v["data"]["last_heartbeat_at"].is_string());
+}
+
+#[tokio::test]
+async fn the_simulator_replays_csv_sessions_through_a_hub_restart() {
+    let app = spawn_app().await;
+    for id in ["RP-51356", "RP-50230"] {
+        add_charger(&app, id, None).await;
+    }
+    // Dundee's format: two overlapping sessions on two connectors of one charge point, one on
+    // another, and an open session (no end) that is skipped.
+    let csv = "Charging event,CP ID,Connector,Start Date,Start Time,End Date,End Time,Total kWh,Cost,Site,Group,Model\n\
+        1,51356,1,02/03/2018,10:00,02/03/2018,12:00,20.5,0,\"Gellatly Street, Dundee\",APT,APT 7kW\n\
+        2,51356,2,02/03/2018,10:30,02/03/2018,11:30,7.25,0,\"Gellatly Street, Dundee\",APT,APT 7kW\n\
+        3,50230,1,02/03/2018,11:00,02/03/2018,13:00,12.34,0,\"Marchbanks, Dundee\",APT,APT 22kW\n\
+        4,50230,2,02/03/2018,11:11,,,,,\"Marchbanks, Dundee\",APT,APT 22kW\n";
+    let loaded = ocpi_hub::sim::replay::parse(csv, None).unwrap();
+    assert_eq!((loaded.sessions.len(), loaded.skipped), (3, 1));
+    let cfg = ocpi_hub::sim::SimConfig {
+        url: app.ocpp_address.clone(),
+        count: 0,
+        prefix: "RP".into(),
+        password: PASSWORD.into(),
+        version: None,
+        sessions: 0,
+        session_secs: 0,
+        meter_every_secs: 1,
+        power_kw: 0.0,
+        heartbeat_secs: 1,
+        duration_secs: 0,
+        replay: Some(std::sync::Arc::new(loaded.sessions)),
+        // Three hours of data in three seconds.
+        speedup: 3600.0,
+        replay_meter_secs: 900,
+    };
+    let sim = tokio::spawn(ocpi_hub::sim::run(cfg));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for id in ["RP-51356", "RP-50230"] {
+        while !app.admin_get(&format!("/api/chargers/{id}")).await["data"]["last_boot_at"]
+            .is_string()
+        {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // The hub goes away mid-replay and comes back on the same port and database.
+    app.stop().await;
+    let port: u16 = app
+        .ocpp_address
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "port not released");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let url = app.database_url.clone();
+    let app2 = crate::support::spawn_app_with(move |s| {
+        s.ocpp_addr = ([127, 0, 0, 1], port).into();
+        s.database_url = url;
+    })
+    .await;
+    let summary = sim.await.unwrap();
+    assert_eq!(summary.charge_points, 2);
+    assert_eq!(summary.sessions_done, 3, "{summary:?}");
+    assert!(summary.reconnects >= 2, "{summary:?}");
+    assert!(summary.boots >= 4, "{summary:?}");
+    // Every session is stored with its recorded times and energy, whichever hub got it.
+    let mut got = Vec::new();
+    for id in ["RP-51356", "RP-50230"] {
+        for t in transactions(&app2, id).await {
+            assert_eq!(t.state, "ENDED", "{id}");
+            let start: f64 = t.meter_start_wh.as_deref().unwrap().parse().unwrap();
+            let stop: f64 = t.meter_stop_wh.as_deref().unwrap().parse().unwrap();
+            got.push((
+                id.to_string(),
+                t.started_at.unwrap().format("%H:%M").to_string(),
+                t.stopped_at.unwrap().format("%H:%M").to_string(),
+                (stop - start).round() as i64,
+            ));
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "RP-50230".to_string(),
+                "11:00".to_string(),
+                "13:00".to_string(),
+                12340
+            ),
+            (
+                "RP-51356".to_string(),
+                "10:00".to_string(),
+                "12:00".to_string(),
+                20500
+            ),
+            (
+                "RP-51356".to_string(),
+                "10:30".to_string(),
+                "11:30".to_string(),
+                7250
+            ),
+        ]
+    );
+    drop(app);
 }
