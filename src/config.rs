@@ -73,8 +73,10 @@ pub struct Settings {
     pub ocpp_addr: SocketAddr,
     /// Let charge points that are not registered connect (development only).
     pub ocpp_allow_unknown: bool,
-    /// Authorize/StartTransaction answer until the tokens module decides: accept or reject.
-    pub ocpp_authorize_accept: bool,
+    /// Who decides on id tokens presented at charge points.
+    pub ocpp_authorize: AuthorizePolicy,
+    /// How long a real-time authorisation waits for the eMSP.
+    pub authorize_timeout_ms: u64,
     /// How long the hub waits for a charge point's answer to its calls.
     pub ocpp_call_timeout_secs: u64,
     /// Days the OCPP message log keeps messages (0: no log).
@@ -89,6 +91,17 @@ pub struct Settings {
     pub ocpp_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// How long list pages may reuse the ordered keys of their query (0: never).
     pub list_cache_ms: u64,
+}
+
+/// Who decides on the id tokens charge points present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizePolicy {
+    /// The tokens eMSPs pushed, and real-time authorisation by the owning eMSP.
+    Tokens,
+    /// Every token accepted (development).
+    AcceptAll,
+    /// Every token refused.
+    RejectAll,
 }
 
 /// The environment variables the hub reads, with a one-line description each. README.md and
@@ -176,6 +189,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("HUB_OCPP_PING_SECS", "WebSocket ping interval"),
     (
+        "HUB_OCPP_AUTHORIZE",
+        "tokens (default), accept or reject: who decides on id tokens at charge points",
+    ),
+    (
+        "HUB_AUTHORIZE_TIMEOUT_MS",
+        "how long a real-time authorisation waits for the eMSP",
+    ),
+    (
         "HUB_OCPP_SCHEMA_DIR",
         "folder of the OCPP JSON schemas (v16/, v201/) to validate payloads with",
     ),
@@ -225,7 +246,8 @@ impl Default for Settings {
             list_cache_ms: 2000,
             ocpp_addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
             ocpp_allow_unknown: false,
-            ocpp_authorize_accept: true,
+            ocpp_authorize: AuthorizePolicy::Tokens,
+            authorize_timeout_ms: 3000,
             ocpp_call_timeout_secs: 30,
             ocpp_message_log_days: 7,
             ocpp_heartbeat_secs: 300,
@@ -432,16 +454,20 @@ impl Settings {
             s.ocpp_allow_unknown = parse_bool("HUB_OCPP_ALLOW_UNKNOWN", v)?;
         }
         if let Some(v) = get("HUB_OCPP_AUTHORIZE") {
-            s.ocpp_authorize_accept = match v.to_ascii_lowercase().as_str() {
-                "accept" => true,
-                "reject" => false,
+            s.ocpp_authorize = match v.to_ascii_lowercase().as_str() {
+                "tokens" => AuthorizePolicy::Tokens,
+                "accept" => AuthorizePolicy::AcceptAll,
+                "reject" => AuthorizePolicy::RejectAll,
                 _ => {
                     return Err(ConfigError::new(
                         "HUB_OCPP_AUTHORIZE",
-                        "must be accept or reject",
+                        "must be tokens, accept or reject",
                     ));
                 }
             };
+        }
+        if let Some(v) = get("HUB_AUTHORIZE_TIMEOUT_MS") {
+            s.authorize_timeout_ms = parse_range("HUB_AUTHORIZE_TIMEOUT_MS", v, 100, 60_000)?;
         }
         if let Some(v) = get("HUB_OCPP_MESSAGE_LOG_DAYS") {
             s.ocpp_message_log_days = parse_range("HUB_OCPP_MESSAGE_LOG_DAYS", v, 0, 3650)?;

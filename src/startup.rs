@@ -88,6 +88,7 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
         ),
     }
     Ok(AppState {
+        recent_authorizations: Default::default(),
         ocpp_schemas,
         ocpp_log,
         ocpp_registry: Default::default(),
@@ -286,7 +287,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi_json)
         .configure(ocpi::locations::receiver::routes)
         .configure(ocpi::locations::sender::routes)
-        .configure(ocpi::tariffs::interfaces::routes);
+        .configure(ocpi::tariffs::interfaces::routes)
+        .configure(ocpi::tokens::interfaces::routes);
 }
 
 /// Liveness: the process serves HTTP.

@@ -22,6 +22,8 @@ pub struct AppState {
     pub ocpp_registry: Arc<crate::ocpp::gateway::Registry>,
     /// The OCPP JSON schemas, when `HUB_OCPP_SCHEMA_DIR` names them.
     pub ocpp_schemas: Option<Arc<crate::ocpp::schema::Schemas>>,
+    /// Recent authorisation decisions per charge point and token.
+    pub recent_authorizations: Arc<crate::ocpi::tokens::authorize::RecentDecisions>,
     /// Ordered keys of recent location list queries.
     pub location_lists: Arc<crate::db::list_cache::ListCache>,
 }

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod platforms;
 pub mod remote_calls;
 pub mod schema;
+pub mod tokens;
 pub mod transactions;
 
 use std::sync::{Arc, Mutex};

@@ -161,6 +161,26 @@ diesel::table! {
         last_seq_no -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_key -> Nullable<Text>,
+        auth_method -> Nullable<Text>,
+        authorization_reference -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tokens (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        uid -> Text,
+        uid_key -> Text,
+        token_type -> Text,
+        valid -> Bool,
+        whitelist -> Text,
+        object -> Text,
+        source_platform_id -> Nullable<Text>,
+        last_updated -> Timestamp,
+        created_at -> Timestamp,
     }
 }
 
@@ -236,6 +256,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     charger_connection_log,
     ocpp_transactions,
     ocpp_transaction_events,
+    tokens,
     ocpp_meter_values,
     ocpp_messages,
     ocpp_calls

@@ -30,6 +30,11 @@ pub struct Transaction {
     pub last_seq_no: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `tokens.key` of the token the transaction runs on, when the hub knows it.
+    pub token_key: Option<String>,
+    /// OCPI AuthMethod: AUTH_REQUEST, WHITELIST or COMMAND.
+    pub auth_method: Option<String>,
+    pub authorization_reference: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -327,4 +332,26 @@ pub fn meter_values(
             ocpp_meter_values::id.asc(),
         ))
         .load(conn)?)
+}
+
+/// Record how a transaction was authorised (kept when already set: the first decision holds).
+pub fn set_authorization(
+    conn: &mut DbConnection,
+    id: i64,
+    token_key: Option<&str>,
+    auth_method: &str,
+    reference: Option<&str>,
+) -> Result<(), DbError> {
+    diesel::update(
+        ocpp_transactions::table
+            .find(id)
+            .filter(ocpp_transactions::auth_method.is_null()),
+    )
+    .set((
+        ocpp_transactions::token_key.eq(token_key),
+        ocpp_transactions::auth_method.eq(auth_method),
+        ocpp_transactions::authorization_reference.eq(reference),
+    ))
+    .execute(conn)?;
+    Ok(())
 }

@@ -9,6 +9,7 @@ pub mod search;
 pub mod tariffs;
 #[cfg(test)]
 pub mod test_support;
+pub mod tokens;
 pub mod types;
 pub mod versions;
 

@@ -51,6 +51,12 @@ pub const MODULES: &[(&str, InterfaceRole, &str)] = &[
         InterfaceRole::Sender,
         "/sender/hubclientinfo",
     ),
+    ("locations", InterfaceRole::Sender, "/sender/locations"),
+    ("locations", InterfaceRole::Receiver, "/receiver/locations"),
+    ("tariffs", InterfaceRole::Sender, "/sender/tariffs"),
+    ("tariffs", InterfaceRole::Receiver, "/receiver/tariffs"),
+    ("tokens", InterfaceRole::Sender, "/sender/tokens"),
+    ("tokens", InterfaceRole::Receiver, "/receiver/tokens"),
 ];
 
 pub fn details(public_url: &str) -> Result<VersionDetails, AppError> {

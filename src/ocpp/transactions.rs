@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use crate::db::transactions::{self as store, TransactionUpdate};
 use crate::ocpi::types::DateTime;
 
+use crate::ocpi::tokens::authorize::{self, Decision};
+
 use super::frame::{ErrorKind, RpcError, Version};
 use super::handlers::Ctx;
 use super::meter;
@@ -29,12 +31,32 @@ fn at(v: &Value) -> chrono::NaiveDateTime {
         .naive()
 }
 
-fn authorize_status(ctx: &Ctx<'_>) -> &'static str {
-    if ctx.state.settings.ocpp_authorize_accept {
-        "Accepted"
-    } else {
-        "Invalid"
+/// The hub's decision on the id token of a message (None: the message carries none).
+async fn decide(
+    ctx: &Ctx<'_>,
+    token: Option<(&str, Option<&str>)>,
+    evse: Option<i64>,
+) -> Option<Decision> {
+    let (uid, kind) = token?;
+    Some(authorize::decide(ctx.state, ctx.charger_id, uid, kind, evse).await)
+}
+
+/// `idTokenInfo` (2.0.1): the status, and the group of the token when it has one.
+fn id_token_info(d: &Decision) -> Value {
+    let mut info = json!({"status": d.ocpp201_status()});
+    if let Some(g) = &d.group_id {
+        info["groupIdToken"] = json!({"idToken": g, "type": "Central"});
     }
+    info
+}
+
+/// `idTagInfo` (1.6): the status, and the group as `parentIdTag` (at most 20 characters).
+fn id_tag_info(d: &Decision) -> Value {
+    let mut info = json!({"status": d.ocpp16_status()});
+    if let Some(g) = d.group_id.as_ref().filter(|g| g.len() <= 20) {
+        info["parentIdTag"] = json!(g);
+    }
+    info
 }
 
 fn failed(id: &str, e: impl std::fmt::Display) -> RpcError {
@@ -73,15 +95,27 @@ pub async fn handle(
     let charger = ctx.charger_id.to_string();
     let raw = p.to_string();
     let p = p.clone();
-    let status = authorize_status(ctx);
     let db = &ctx.state.db;
     let out = match (ctx.version, action) {
-        (Version::V16, "Authorize") => Ok(json!({"idTagInfo": {"status": status}})),
-        (Version::V201, "Authorize") => Ok(json!({"idTokenInfo": {"status": status}})),
+        (Version::V16, "Authorize") => {
+            let tag = s(&p, "idTag").unwrap_or_default();
+            let d = authorize::decide(ctx.state, ctx.charger_id, &tag, None, None).await;
+            Ok(json!({"idTagInfo": id_tag_info(&d)}))
+        }
+        (Version::V201, "Authorize") => {
+            let token = p.get("idToken").cloned().unwrap_or(Value::Null);
+            let uid = s(&token, "idToken").unwrap_or_default();
+            let kind = s(&token, "type");
+            let d = authorize::decide(ctx.state, ctx.charger_id, &uid, kind.as_deref(), None).await;
+            Ok(json!({"idTokenInfo": id_token_info(&d)}))
+        }
         (Version::V16, "StartTransaction") => {
             let started = at(&p);
             let connector = i(&p, "connectorId");
             let tag = s(&p, "idTag");
+            let decision = decide(ctx, tag.as_deref().map(|t| (t, None)), connector).await;
+            let info = decision.as_ref().map(id_tag_info);
+            let auth = decision.clone();
             let meter_start = i(&p, "meterStart").map(|m| m.to_string());
             db.write(move |c| {
                 let t = match connector {
@@ -114,10 +148,21 @@ pub async fn handle(
                         t
                     }
                 };
+                if let Some(d) = &auth {
+                    store::set_authorization(
+                        c,
+                        t.id,
+                        d.token_key.as_deref(),
+                        d.method,
+                        d.reference.as_deref(),
+                    )?;
+                }
                 Ok(t.id)
             })
             .await
-            .map(|tx| json!({"transactionId": tx, "idTagInfo": {"status": status}}))
+            .map(|tx| {
+                json!({"transactionId": tx, "idTagInfo": info.unwrap_or_else(|| json!({"status": "Invalid"}))})
+            })
             .map_err(|e| failed(id, e))
         }
         (Version::V16, "StopTransaction") => {
@@ -131,7 +176,8 @@ pub async fn handle(
                 .get("transactionData")
                 .map(|d| meter::samples(d, false))
                 .unwrap_or_default();
-            let has_tag = p.get("idTag").is_some();
+            let tag = s(&p, "idTag");
+            let decision = decide(ctx, tag.as_deref().map(|t| (t, None)), None).await;
             db.write(move |c| {
                 let t = store::get_or_create(c, &charger, &tx_id, "ocpp1.6", None, None)?;
                 store::add_event(c, t.id, "StopTransaction", Some("Ended"), None, ended, &raw)?;
@@ -146,12 +192,9 @@ pub async fn handle(
                 )
             })
             .await
-            .map(|()| {
-                if has_tag {
-                    json!({"idTagInfo": {"status": status}})
-                } else {
-                    json!({})
-                }
+            .map(|()| match &decision {
+                Some(d) => json!({"idTagInfo": id_tag_info(d)}),
+                None => json!({}),
             })
             .map_err(|e| failed(id, e))
         }
@@ -195,7 +238,13 @@ pub async fn handle(
             let token = p
                 .get("idToken")
                 .and_then(|t| Some((s(t, "idToken")?, s(t, "type").unwrap_or_default())));
-            let has_token = token.is_some();
+            let decision = decide(
+                ctx,
+                token.as_ref().map(|(u, k)| (u.as_str(), Some(k.as_str()))),
+                evse,
+            )
+            .await;
+            let auth = decision.clone();
             let samples = p
                 .get("meterValue")
                 .map(|d| meter::samples(d, true))
@@ -226,15 +275,22 @@ pub async fn handle(
                     "Ended" => u.ended = Some((when, register, stopped_reason)),
                     _ => {}
                 }
-                store::update(c, &t, &u)
+                store::update(c, &t, &u)?;
+                if let Some(d) = &auth {
+                    store::set_authorization(
+                        c,
+                        t.id,
+                        d.token_key.as_deref(),
+                        d.method,
+                        d.reference.as_deref(),
+                    )?;
+                }
+                Ok(())
             })
             .await
-            .map(|()| {
-                if has_token {
-                    json!({"idTokenInfo": {"status": status}})
-                } else {
-                    json!({})
-                }
+            .map(|()| match &decision {
+                Some(d) => json!({"idTokenInfo": id_token_info(d)}),
+                None => json!({}),
             })
             .map_err(|e| failed(id, e))
         }

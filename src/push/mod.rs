@@ -22,9 +22,14 @@ pub struct Recipient {
 
 /// The receiver endpoint of `module` in a platform's stored endpoints.
 pub fn receiver_endpoint(endpoints_json: Option<&str>, module: &str) -> Option<String> {
+    endpoint(endpoints_json, module, InterfaceRole::Receiver)
+}
+
+/// The endpoint of `module` in `role` among a platform's stored endpoints.
+pub fn endpoint(endpoints_json: Option<&str>, module: &str, role: InterfaceRole) -> Option<String> {
     let eps: Vec<Endpoint> = serde_json::from_str(endpoints_json?).ok()?;
     eps.into_iter()
-        .find(|e| e.identifier == module && e.role == InterfaceRole::Receiver)
+        .find(|e| e.identifier == module && e.role == role)
         .map(|e| e.url.as_str().trim_end_matches('/').to_string())
 }
 

@@ -553,7 +553,11 @@ async fn meter_values(app: &TestApp, tx: i64) -> Vec<(String, String, String)> {
 
 #[tokio::test]
 async fn ocpp16_transaction_is_stored_with_normalised_meter_values() {
-    let app = spawn_app().await;
+    // Storage is under test here; tokens are decided in the tokens tests.
+    let app = crate::support::spawn_app_with(|s| {
+        s.ocpp_authorize = ocpi_hub::config::AuthorizePolicy::AcceptAll
+    })
+    .await;
     add_charger(&app, "CP-T16", None).await;
     let (mut ws, _) = open(&app, "CP-T16", "ocpp1.6", Some(PASSWORD))
         .await
@@ -620,7 +624,11 @@ async fn ocpp16_transaction_is_stored_with_normalised_meter_values() {
 
 #[tokio::test]
 async fn ocpp201_transaction_events_out_of_order_and_duplicated() {
-    let app = spawn_app().await;
+    // Storage is under test here; tokens are decided in the tokens tests.
+    let app = crate::support::spawn_app_with(|s| {
+        s.ocpp_authorize = ocpi_hub::config::AuthorizePolicy::AcceptAll
+    })
+    .await;
     add_charger(&app, "CP-T201", None).await;
     let (mut ws, _) = open(&app, "CP-T201", "ocpp2.0.1", Some(PASSWORD))
         .await

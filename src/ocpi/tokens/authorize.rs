@@ -1,0 +1,327 @@
+//! Deciding on an id token presented at one of the hub's charge points (OCPP Authorize,
+//! StartTransaction, TransactionEvent), and real-time authorisation by the owning eMSP.
+//!
+//! The stored token and its `whitelist` decide whether the eMSP is asked:
+//! - `ALWAYS`: never asked; allowed when `valid`, blocked otherwise.
+//! - `ALLOWED`: a valid token is allowed from the store; an invalid one is asked about (the eMSP
+//!   may have re-enabled it) and blocked when the eMSP cannot be reached.
+//! - `ALLOWED_OFFLINE`: asked; when the eMSP cannot be reached in `HUB_AUTHORIZE_TIMEOUT_MS`,
+//!   allowed if the stored token is valid.
+//! - `NEVER`: asked; refused when the eMSP cannot be reached.
+//!
+//! An unknown token is refused (OCPP Invalid / Unknown). The eMSP's `authorization_reference`
+//! is kept with the decision, which is cached per charge point and token for
+//! [`REMEMBER`] so that a StartTransaction after an Authorize does not ask again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+
+use crate::config::AuthorizePolicy;
+use crate::db::tokens::{self as store, TokenRow};
+use crate::db::{chargers, platforms};
+use crate::http::routing::PartyRef;
+use crate::ocpi::client::{ClientError, Target};
+use crate::ocpi::types::CiString;
+use crate::ocpi::versions::InterfaceRole;
+use crate::state::AppState;
+
+use super::model::{AllowedType, AuthorizationInfo, LocationReferences, TokenType};
+
+/// How long a decision is reused for the same charge point and token.
+pub const REMEMBER: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// None: the token is unknown.
+    pub allowed: Option<AllowedType>,
+    pub token_key: Option<String>,
+    pub group_id: Option<String>,
+    /// OCPI AuthMethod: WHITELIST (decided from the store) or AUTH_REQUEST (asked the eMSP).
+    pub method: &'static str,
+    pub reference: Option<String>,
+}
+
+impl Decision {
+    fn unknown() -> Self {
+        Self {
+            allowed: None,
+            token_key: None,
+            group_id: None,
+            method: "WHITELIST",
+            reference: None,
+        }
+    }
+
+    pub fn is_allowed(&self) -> bool {
+        self.allowed == Some(AllowedType::Allowed)
+    }
+
+    /// OCPP 1.6 `idTagInfo.status`.
+    pub fn ocpp16_status(&self) -> &'static str {
+        match self.allowed {
+            Some(AllowedType::Allowed) => "Accepted",
+            Some(AllowedType::Blocked) => "Blocked",
+            Some(AllowedType::Expired) => "Expired",
+            _ => "Invalid",
+        }
+    }
+
+    /// OCPP 2.0.1 `idTokenInfo.status`.
+    pub fn ocpp201_status(&self) -> &'static str {
+        match self.allowed {
+            Some(AllowedType::Allowed) => "Accepted",
+            Some(AllowedType::Blocked) => "Blocked",
+            Some(AllowedType::Expired) => "Expired",
+            Some(AllowedType::NoCredit) => "NoCredit",
+            Some(AllowedType::NotAllowed) => "NotAtThisLocation",
+            None => "Unknown",
+        }
+    }
+}
+
+/// Recent decisions per (charge point, token uid).
+#[derive(Default)]
+pub struct RecentDecisions {
+    map: Mutex<HashMap<(String, String), (Instant, Decision)>>,
+}
+
+impl RecentDecisions {
+    fn get(&self, charger: &str, uid: &str) -> Option<Decision> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(charger.to_string(), uid.to_ascii_uppercase()))
+            .filter(|(at, _)| at.elapsed() < REMEMBER)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, charger: &str, uid: &str, d: &Decision) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (at, _)| at.elapsed() < REMEMBER);
+        }
+        map.insert(
+            (charger.to_string(), uid.to_ascii_uppercase()),
+            (Instant::now(), d.clone()),
+        );
+    }
+}
+
+/// The OCPI token types an OCPP id token type may be, most likely first.
+pub fn candidate_types(ocpp_type: Option<&str>) -> &'static [&'static str] {
+    match ocpp_type {
+        Some("Central") | Some("eMAID") => &["APP_USER", "AD_HOC_USER", "OTHER", "RFID"],
+        Some("KeyCode") | Some("Local") | Some("MacAddress") => &["OTHER", "RFID", "APP_USER"],
+        _ => &["RFID", "APP_USER", "AD_HOC_USER", "OTHER"],
+    }
+}
+
+/// Why the eMSP gave no answer.
+#[derive(Debug)]
+pub enum AskError {
+    /// The eMSP does not know the token (2004).
+    Unknown,
+    /// Not reachable, timed out, or no endpoint to ask.
+    Unreachable(String),
+}
+
+/// Decide on a token presented at charge point `charger` (on `evse`, when known). A decision
+/// made for the same charge point and token in the last [`REMEMBER`] is reused.
+pub async fn decide(
+    state: &AppState,
+    charger: &str,
+    uid: &str,
+    ocpp_type: Option<&str>,
+    evse: Option<i64>,
+) -> Decision {
+    match state.settings.ocpp_authorize {
+        AuthorizePolicy::AcceptAll => {
+            return Decision {
+                allowed: Some(AllowedType::Allowed),
+                ..Decision::unknown()
+            };
+        }
+        AuthorizePolicy::RejectAll => {
+            return Decision {
+                allowed: Some(AllowedType::Blocked),
+                ..Decision::unknown()
+            };
+        }
+        AuthorizePolicy::Tokens => {}
+    }
+    if let Some(d) = state.recent_authorizations.get(charger, uid) {
+        return d;
+    }
+    let d = decide_now(state, charger, uid, ocpp_type, evse).await;
+    state.recent_authorizations.put(charger, uid, &d);
+    d
+}
+
+async fn decide_now(
+    state: &AppState,
+    charger: &str,
+    uid: &str,
+    ocpp_type: Option<&str>,
+    evse: Option<i64>,
+) -> Decision {
+    let types = candidate_types(ocpp_type);
+    let (lookup, cid) = (uid.to_string(), charger.to_string());
+    let found = state
+        .db
+        .read(move |c| {
+            let rows = store::by_uid(c, &lookup, types)?;
+            let charger = chargers::get(c, &cid)?;
+            Ok((rows, charger))
+        })
+        .await;
+    let (rows, charger_row) = match found {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "token lookup failed");
+            return Decision::unknown();
+        }
+    };
+    let Some(row) = rows.into_iter().next() else {
+        tracing::info!(ocpp.charge_point_id = %charger, "unknown token refused");
+        return Decision::unknown();
+    };
+    let group_id = serde_json::from_str::<serde_json::Value>(&row.object)
+        .ok()
+        .and_then(|v| v["group_id"].as_str().map(str::to_string));
+    let stored = |allowed: AllowedType| Decision {
+        allowed: Some(allowed),
+        token_key: Some(row.key.clone()),
+        group_id: group_id.clone(),
+        method: "WHITELIST",
+        reference: None,
+    };
+    let from_store = if row.valid {
+        AllowedType::Allowed
+    } else {
+        AllowedType::Blocked
+    };
+    let ask_emsp = match row.whitelist.as_str() {
+        "ALWAYS" => false,
+        "ALLOWED" => !row.valid,
+        _ => true,
+    };
+    if !ask_emsp {
+        return stored(from_store);
+    }
+    let location = charger_row
+        .and_then(|c| c.location_id)
+        .and_then(|loc| CiString::new(loc).ok())
+        .map(|location_id| LocationReferences {
+            location_id,
+            evse_uids: evse
+                .and_then(|e| CiString::new(format!("{charger}-{e}")).ok())
+                .into_iter()
+                .collect(),
+        });
+    match ask(state, &row, location.as_ref()).await {
+        Ok(info) => Decision {
+            allowed: Some(info.allowed),
+            token_key: Some(row.key.clone()),
+            group_id,
+            method: "AUTH_REQUEST",
+            reference: info.authorization_reference.map(|r| r.as_str().to_string()),
+        },
+        Err(AskError::Unknown) => Decision::unknown(),
+        Err(AskError::Unreachable(why)) => {
+            tracing::warn!(error = %why, whitelist = %row.whitelist, "real-time authorisation unanswered");
+            match row.whitelist.as_str() {
+                "ALLOWED_OFFLINE" => stored(from_store),
+                "NEVER" => Decision {
+                    allowed: None,
+                    ..stored(AllowedType::Blocked)
+                },
+                _ => stored(AllowedType::Blocked),
+            }
+        }
+    }
+}
+
+/// Real-time authorisation: POST `{eMSP tokens SENDER}/{uid}/authorize?type=` with the
+/// location, within `HUB_AUTHORIZE_TIMEOUT_MS`.
+pub async fn ask(
+    state: &AppState,
+    row: &TokenRow,
+    location: Option<&LocationReferences>,
+) -> Result<AuthorizationInfo, AskError> {
+    let Some(platform_id) = row.source_platform_id.clone() else {
+        return Err(AskError::Unreachable(
+            "the token was not pushed by a partner".into(),
+        ));
+    };
+    let p = state
+        .db
+        .read(move |c| platforms::get(c, &platform_id))
+        .await
+        .map_err(|e| AskError::Unreachable(e.to_string()))?
+        .filter(|p| p.is_registered())
+        .ok_or_else(|| AskError::Unreachable("the token's eMSP is not registered".into()))?;
+    let base = crate::push::endpoint(p.endpoints.as_deref(), "tokens", InterfaceRole::Sender)
+        .ok_or_else(|| AskError::Unreachable("the eMSP has no tokens SENDER endpoint".into()))?;
+    let sealed = p
+        .their_token
+        .as_deref()
+        .ok_or_else(|| AskError::Unreachable("no token for the eMSP".into()))?;
+    let token = state
+        .keys
+        .open(sealed)
+        .map_err(|e| AskError::Unreachable(e.to_string()))?;
+    let url = format!(
+        "{base}/{}/authorize?type={}",
+        url::form_urlencoded::byte_serialize(row.uid.as_bytes()).collect::<String>(),
+        row.token_type
+    );
+    let (cc, pid) = state.settings.own_cpo();
+    let from = PartyRef {
+        country_code: cc,
+        party_id: pid,
+    };
+    let to = PartyRef {
+        country_code: row.country_code.clone(),
+        party_id: row.party_id.clone(),
+    };
+    let audience = p.versions_url.clone().unwrap_or_default();
+    let target = Target {
+        url: &url,
+        token: &token,
+        base64: p.auth_base64,
+        audience: &audience,
+        correlation_id: None,
+        routing: Some((&from, &to)),
+    };
+    let body = location
+        .map(serde_json::to_value)
+        .transpose()
+        .ok()
+        .flatten();
+    let call = state
+        .client
+        .call::<AuthorizationInfo>(Method::POST, &target, body.as_ref());
+    let timeout = Duration::from_millis(state.settings.authorize_timeout_ms);
+    match tokio::time::timeout(timeout, call).await {
+        Err(_) => Err(AskError::Unreachable(format!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+        Ok(Ok(reply)) => reply
+            .data
+            .ok_or_else(|| AskError::Unreachable("answer without AuthorizationInfo".into())),
+        Ok(Err(ClientError::Ocpi { code: 2004, .. } | ClientError::Http(404))) => {
+            Err(AskError::Unknown)
+        }
+        Ok(Err(e)) => Err(AskError::Unreachable(e.to_string())),
+    }
+}
+
+/// Tokens of `type` with this uid, for a partner's authorize request.
+pub fn token_type_param(t: Option<&str>) -> Result<TokenType, String> {
+    match t {
+        None => Ok(TokenType::Rfid),
+        Some(s) => TokenType::parse(s).ok_or_else(|| format!("`{s}` is not a TokenType")),
+    }
+}
