@@ -10,4 +10,5 @@ mod outbox;
 mod search;
 mod signatures;
 mod support;
+mod tokens;
 mod transport;

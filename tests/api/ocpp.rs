@@ -11,12 +11,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::locations::{drained, hub_with_partners, pushes};
 use crate::support::{TestApp, body_json, spawn_app};
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-const PASSWORD: &str = "0123456789abcdef-pw";
+pub const PASSWORD: &str = "0123456789abcdef-pw";
 
-async fn add_charger(app: &TestApp, id: &str, location: Option<&str>) {
+pub async fn add_charger(app: &TestApp, id: &str, location: Option<&str>) {
     let r = app
         .admin_post(
             "/api/chargers",
@@ -28,7 +28,7 @@ async fn add_charger(app: &TestApp, id: &str, location: Option<&str>) {
 
 /// Open a WebSocket as charge point `id`; returns the socket and the negotiated subprotocol, or
 /// the HTTP status of a refused handshake.
-async fn open(
+pub async fn open(
     app: &TestApp,
     id: &str,
     protocols: &str,
@@ -62,7 +62,7 @@ async fn open(
 }
 
 /// Send a text frame and wait for the next text frame back.
-async fn ask(ws: &mut Ws, text: &str) -> Value {
+pub async fn ask(ws: &mut Ws, text: &str) -> Value {
     ws.send(Message::Text(text.to_string().into()))
         .await
         .unwrap();
@@ -528,7 +528,7 @@ async fn newest_connection_wins_and_states_are_logged() {
     assert!(v["status_message"].as_str().unwrap().contains("exists"));
 }
 
-async fn transactions(
+pub async fn transactions(
     app: &TestApp,
     charger: &str,
 ) -> Vec<ocpi_hub::db::transactions::Transaction> {

@@ -254,7 +254,9 @@ impl FakePartner {
                 "endpoints": [
                     {"identifier": "credentials", "role": "SENDER", "url": format!("{uri}/ocpi/2.2.1/credentials")},
                     {"identifier": "locations", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/locations")},
-                    {"identifier": "tariffs", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/tariffs")}
+                    {"identifier": "tariffs", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/tariffs")},
+                    {"identifier": "tokens", "role": "SENDER", "url": format!("{uri}/ocpi/emsp/2.2.1/tokens")},
+                    {"identifier": "tokens", "role": "RECEIVER", "url": format!("{uri}/ocpi/cpo/2.2.1/tokens")}
                 ]
             }))))
             .mount(&self.server)
