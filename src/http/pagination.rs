@@ -153,6 +153,24 @@ impl Pagination {
         }
         resp
     }
+
+    /// A page of objects stored as canonical JSON text: they go out as they are, without a
+    /// parse and a re-serialise. `rows` are (last_updated, key, object) in page order.
+    pub fn respond_stored(
+        &self,
+        rows: Vec<(NaiveDateTime, String, String)>,
+        total: i64,
+    ) -> Result<crate::http::envelope::OcpiResponse<Vec<Box<serde_json::value::RawValue>>>, AppError>
+    {
+        let last = rows.last().map(|(t, k, _)| (*t, k.clone()));
+        let items = rows
+            .into_iter()
+            .map(|(_, _, object)| {
+                serde_json::value::RawValue::from_string(object).map_err(AppError::internal)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.respond(items, total, last.as_ref().map(|(t, k)| (*t, k.as_str()))))
+    }
 }
 
 impl FromRequest for Pagination {

@@ -116,6 +116,34 @@ impl RoutingHeaders {
     }
 }
 
+/// `{country_code}/{party_id}/{<id_segment>}` of a Receiver URL for an object the caller owns:
+/// the id must be a CiString(36) (2001 otherwise) and the party one of the caller's roles (404
+/// otherwise).
+pub fn owned_address(
+    req: &actix_web::HttpRequest,
+    roles: &[PartyRef],
+    id_segment: &str,
+) -> Result<(String, String, String), AppError> {
+    let m = req.match_info();
+    let cc = m.get("country_code").unwrap_or_default().to_string();
+    let pid = m.get("party_id").unwrap_or_default().to_string();
+    let id = m.get(id_segment).unwrap_or_default().to_string();
+    if id.is_empty() || id.len() > 36 || !id.chars().all(|c| (' '..='~').contains(&c)) {
+        return Err(AppError::invalid(format!(
+            "URL segment `{id_segment}`: `{id}` is not a CiString(36)"
+        )));
+    }
+    if !roles
+        .iter()
+        .any(|r| r.country_code.eq_ignore_ascii_case(&cc) && r.party_id.eq_ignore_ascii_case(&pid))
+    {
+        return Err(AppError::NotFound(format!(
+            "{cc}/{pid} is not one of your credentials roles"
+        )));
+    }
+    Ok((cc, pid, id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

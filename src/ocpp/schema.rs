@@ -118,12 +118,6 @@ impl Schemas {
         self.validators.is_empty()
     }
 
-    /// Whether a schema exists for the action in this version.
-    pub fn knows(&self, v: Version, direction: Direction, action: &str) -> bool {
-        self.validators
-            .contains_key(&(v, direction, action.to_string()))
-    }
-
     /// Check a payload; `Ok` too when no schema describes the action.
     pub fn check(
         &self,

@@ -41,6 +41,24 @@ async fn decide(
     Some(authorize::decide(ctx.state, ctx.charger_id, uid, kind, evse).await)
 }
 
+/// Keep on the transaction how its token was decided, for the session and CDR.
+fn record_decision(
+    c: &mut crate::db::DbConnection,
+    tx: i64,
+    d: Option<&Decision>,
+) -> Result<(), crate::db::DbError> {
+    match d {
+        Some(d) => store::set_authorization(
+            c,
+            tx,
+            d.token_key.as_deref(),
+            d.method,
+            d.reference.as_deref(),
+        ),
+        None => Ok(()),
+    }
+}
+
 /// `idTokenInfo` (2.0.1): the status, and the group of the token when it has one.
 fn id_token_info(d: &Decision) -> Value {
     let mut info = json!({"status": d.ocpp201_status()});
@@ -148,15 +166,7 @@ pub async fn handle(
                         t
                     }
                 };
-                if let Some(d) = &auth {
-                    store::set_authorization(
-                        c,
-                        t.id,
-                        d.token_key.as_deref(),
-                        d.method,
-                        d.reference.as_deref(),
-                    )?;
-                }
+                record_decision(c, t.id, auth.as_ref())?;
                 Ok(t.id)
             })
             .await
@@ -276,16 +286,7 @@ pub async fn handle(
                     _ => {}
                 }
                 store::update(c, &t, &u)?;
-                if let Some(d) = &auth {
-                    store::set_authorization(
-                        c,
-                        t.id,
-                        d.token_key.as_deref(),
-                        d.method,
-                        d.reference.as_deref(),
-                    )?;
-                }
-                Ok(())
+                record_decision(c, t.id, auth.as_ref())
             })
             .await
             .map(|()| match &decision {

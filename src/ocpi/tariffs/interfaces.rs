@@ -81,25 +81,7 @@ fn enqueue(
 }
 
 fn address(req: &HttpRequest, caller: &RoutedCaller) -> Result<(String, String, String), AppError> {
-    let m = req.match_info();
-    let cc = m.get("country_code").unwrap_or_default().to_string();
-    let pid = m.get("party_id").unwrap_or_default().to_string();
-    let id = m.get("tariff_id").unwrap_or_default().to_string();
-    if id.is_empty() || id.len() > 36 || !id.chars().all(|c| (' '..='~').contains(&c)) {
-        return Err(AppError::invalid(format!(
-            "URL segment `tariff_id`: `{id}` is not a CiString(36)"
-        )));
-    }
-    if !caller
-        .roles
-        .iter()
-        .any(|r| r.country_code.eq_ignore_ascii_case(&cc) && r.party_id.eq_ignore_ascii_case(&pid))
-    {
-        return Err(AppError::NotFound(format!(
-            "{cc}/{pid} is not one of your credentials roles"
-        )));
-    }
-    Ok((cc, pid, id))
+    crate::http::routing::owned_address(req, &caller.roles, "tariff_id")
 }
 
 /// GET: the tariff as the hub stores it.
@@ -226,13 +208,11 @@ pub async fn list(
         .db
         .read(move |c| Ok((store::page_tariffs(c, &q)?, store::count_tariffs(c, &q)?)))
         .await?;
-    let last = rows.last().map(|r| (r.last_updated, r.key.clone()));
-    // The stored JSON is canonical: it goes out as it is, without a parse and a re-serialise.
-    let items = rows
+    let rows = rows
         .into_iter()
-        .map(|r| serde_json::value::RawValue::from_string(r.object).map_err(AppError::internal))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page.respond(items, total, last.as_ref().map(|(t, k)| (*t, k.as_str()))))
+        .map(|r| (r.last_updated, r.key, r.object))
+        .collect();
+    page.respond_stored(rows, total)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -122,8 +122,28 @@ pub fn candidate_types(ocpp_type: Option<&str>) -> &'static [&'static str] {
 pub enum AskError {
     /// The eMSP does not know the token (2004).
     Unknown,
-    /// Not reachable, timed out, or no endpoint to ask.
+    /// No answer within `HUB_AUTHORIZE_TIMEOUT_MS`.
+    Timeout(String),
+    /// Not reachable, or no endpoint to ask.
     Unreachable(String),
+}
+
+/// Whether the stored token decides without asking the eMSP: `ALWAYS`, or `ALLOWED` and valid.
+pub fn store_decides(row: &TokenRow) -> bool {
+    match row.whitelist.as_str() {
+        "ALWAYS" => true,
+        "ALLOWED" => row.valid,
+        _ => false,
+    }
+}
+
+/// What the stored token says on its own: allowed when valid, blocked otherwise.
+pub fn stored_answer(row: &TokenRow) -> AllowedType {
+    if row.valid {
+        AllowedType::Allowed
+    } else {
+        AllowedType::Blocked
+    }
 }
 
 /// Decide on a token presented at charge point `charger` (on `evse`, when known). A decision
@@ -196,17 +216,8 @@ async fn decide_now(
         method: "WHITELIST",
         reference: None,
     };
-    let from_store = if row.valid {
-        AllowedType::Allowed
-    } else {
-        AllowedType::Blocked
-    };
-    let ask_emsp = match row.whitelist.as_str() {
-        "ALWAYS" => false,
-        "ALLOWED" => !row.valid,
-        _ => true,
-    };
-    if !ask_emsp {
+    let from_store = stored_answer(&row);
+    if store_decides(&row) {
         return stored(from_store);
     }
     let location = charger_row
@@ -228,7 +239,7 @@ async fn decide_now(
             reference: info.authorization_reference.map(|r| r.as_str().to_string()),
         },
         Err(AskError::Unknown) => Decision::unknown(),
-        Err(AskError::Unreachable(why)) => {
+        Err(AskError::Timeout(why) | AskError::Unreachable(why)) => {
             tracing::warn!(error = %why, whitelist = %row.whitelist, "real-time authorisation unanswered");
             match row.whitelist.as_str() {
                 "ALLOWED_OFFLINE" => stored(from_store),
@@ -304,7 +315,7 @@ pub async fn ask(
         .call::<AuthorizationInfo>(Method::POST, &target, body.as_ref());
     let timeout = Duration::from_millis(state.settings.authorize_timeout_ms);
     match tokio::time::timeout(timeout, call).await {
-        Err(_) => Err(AskError::Unreachable(format!(
+        Err(_) => Err(AskError::Timeout(format!(
             "no answer within {} ms",
             timeout.as_millis()
         ))),
@@ -318,7 +329,7 @@ pub async fn ask(
     }
 }
 
-/// Tokens of `type` with this uid, for a partner's authorize request.
+/// The `type` query parameter of the tokens endpoints: a TokenType, RFID when absent.
 pub fn token_type_param(t: Option<&str>) -> Result<TokenType, String> {
     match t {
         None => Ok(TokenType::Rfid),

@@ -21,7 +21,7 @@ use crate::push::{self, Change};
 use crate::state::AppState;
 
 use super::authorize::{self, AskError};
-use super::model::{AllowedType, AuthorizationInfo, LocationReferences, Token, TokenType};
+use super::model::{AuthorizationInfo, LocationReferences, Token, TokenType};
 
 #[derive(Debug, Deserialize)]
 pub struct TypeParam {
@@ -35,25 +35,7 @@ fn token_type(q: &TypeParam) -> Result<TokenType, AppError> {
 }
 
 fn address(req: &HttpRequest, caller: &RoutedCaller) -> Result<(String, String, String), AppError> {
-    let m = req.match_info();
-    let cc = m.get("country_code").unwrap_or_default().to_string();
-    let pid = m.get("party_id").unwrap_or_default().to_string();
-    let uid = m.get("token_uid").unwrap_or_default().to_string();
-    if uid.is_empty() || uid.len() > 36 || !uid.chars().all(|c| (' '..='~').contains(&c)) {
-        return Err(AppError::invalid(format!(
-            "URL segment `token_uid`: `{uid}` is not a CiString(36)"
-        )));
-    }
-    if !caller
-        .roles
-        .iter()
-        .any(|r| r.country_code.eq_ignore_ascii_case(&cc) && r.party_id.eq_ignore_ascii_case(&pid))
-    {
-        return Err(AppError::NotFound(format!(
-            "{cc}/{pid} is not one of your credentials roles"
-        )));
-    }
-    Ok((cc, pid, uid))
+    crate::http::routing::owned_address(req, &caller.roles, "token_uid")
 }
 
 fn row_of(token: &Token, source: Option<String>) -> Result<TokenRow, AppError> {
@@ -281,12 +263,11 @@ pub async fn list(
         .db
         .read(move |c| Ok((store::page(c, &q)?, store::count(c, &q)?)))
         .await?;
-    let last = rows.last().map(|r| (r.last_updated, r.key.clone()));
-    let items = rows
+    let rows = rows
         .into_iter()
-        .map(|r| serde_json::value::RawValue::from_string(r.object).map_err(AppError::internal))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page.respond(items, total, last.as_ref().map(|(t, k)| (*t, k.as_str()))))
+        .map(|r| (r.last_updated, r.key, r.object))
+        .collect();
+    page.respond_stored(rows, total)
 }
 
 /// Sender: real-time authorisation for a CPO partner. A token whose whitelist lets the store
@@ -346,14 +327,9 @@ pub async fn authorize_request(
             message: format!("unknown token {uid} ({})", t.as_str()),
         })?;
     let token: Token = serde_json::from_str(&row.object).map_err(AppError::internal)?;
-    let decided_here = row.whitelist == "ALWAYS" || (row.whitelist == "ALLOWED" && row.valid);
-    if decided_here {
+    if authorize::store_decides(&row) {
         return Ok(OcpiResponse::ok(AuthorizationInfo {
-            allowed: if row.valid {
-                AllowedType::Allowed
-            } else {
-                AllowedType::Blocked
-            },
+            allowed: authorize::stored_answer(&row),
             token,
             location,
             authorization_reference: None,
@@ -366,9 +342,7 @@ pub async fn authorize_request(
             code: status::UNKNOWN_TOKEN,
             message: format!("the eMSP does not know token {uid}"),
         }),
-        Err(AskError::Unreachable(why)) if why.starts_with("no answer within") => {
-            Err(AppError::ocpi(status::HUB_TIMEOUT, why))
-        }
+        Err(AskError::Timeout(why)) => Err(AppError::ocpi(status::HUB_TIMEOUT, why)),
         Err(AskError::Unreachable(why)) => Err(AppError::ocpi(status::HUB_CONNECTION_PROBLEM, why)),
     }
 }
