@@ -10,6 +10,7 @@ pub mod keys;
 pub mod ocpi;
 pub mod ocpp;
 pub mod openapi;
+pub mod pricing;
 pub mod push;
 pub mod sim;
 pub mod startup;
