@@ -16,6 +16,9 @@ mod cost;
 mod select;
 mod split;
 
+#[cfg(test)]
+mod tests;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
