@@ -281,6 +281,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(admin::chargers::power)
         .service(admin::chargers::messages)
         .service(admin::chargers::raw_call)
+        .service(admin::cdrs::credit)
+        .service(admin::cdrs::usage)
+        .service(admin::cdrs::export_csv)
         .service(health)
         .service(ready)
         .service(jwks)
@@ -288,7 +291,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(ocpi::locations::receiver::routes)
         .configure(ocpi::locations::sender::routes)
         .configure(ocpi::tariffs::interfaces::routes)
-        .configure(ocpi::tokens::interfaces::routes);
+        .configure(ocpi::tokens::interfaces::routes)
+        .configure(ocpi::sessions::interfaces::routes)
+        .configure(ocpi::cdrs::interfaces::routes);
 }
 
 /// Liveness: the process serves HTTP.

@@ -1,6 +1,7 @@
 //! The operator API under `/admin`, behind an admin JWT (`ocpi-hub admin-token`). Answers use
 //! the OCPI envelope too, so one client handles both APIs.
 
+pub mod cdrs;
 pub mod chargers;
 
 use actix_web::{delete, get, patch, post, web};

@@ -1,6 +1,7 @@
 //! The only place with SQL. One connection type over PostgreSQL and SQLite, an r2d2 pool, and
 //! helpers that run queries on the blocking thread pool with the caller's tracing span.
 
+pub mod cdrs;
 pub mod chargers;
 pub mod dialect;
 pub mod keys;
@@ -12,6 +13,7 @@ pub mod outbox;
 pub mod platforms;
 pub mod remote_calls;
 pub mod schema;
+pub mod sessions;
 pub mod tokens;
 pub mod transactions;
 
@@ -217,6 +219,78 @@ pub struct PageQuery {
     pub limit: i64,
     pub after: Option<(chrono::NaiveDateTime, String)>,
 }
+
+/// `count` and `page` of a table of objects readable only by their eMSP (`emsp_country_code`,
+/// `emsp_party_id` among `owners`), ordered by `(last_updated, key)` under the page contract.
+macro_rules! owned_pages {
+    ($table:ident, $row:ty) => {
+        fn filtered<'a>(
+            q: &$crate::db::PageQuery,
+            owners: &[(String, String)],
+        ) -> $table::BoxedQuery<'a, <$crate::db::DbConnection as diesel::Connection>::Backend> {
+            let mut f = $table::table.into_boxed();
+            let mut any: Option<
+                Box<
+                    dyn BoxableExpression<
+                            $table::table,
+                            <$crate::db::DbConnection as diesel::Connection>::Backend,
+                            SqlType = diesel::sql_types::Bool,
+                        >,
+                >,
+            > = None;
+            for (cc, pid) in owners {
+                let one = $table::emsp_country_code
+                    .eq(cc.clone())
+                    .and($table::emsp_party_id.eq(pid.clone()));
+                any = Some(match any {
+                    None => Box::new(one),
+                    Some(prev) => Box::new(prev.or(one)),
+                });
+            }
+            match any {
+                Some(cond) => f = f.filter(cond),
+                // No role, no rows.
+                None => f = f.filter($table::key.ne($table::key)),
+            }
+            if let Some(from) = q.date_from {
+                f = f.filter($table::last_updated.ge(from));
+            }
+            if let Some(to) = q.date_to {
+                f = f.filter($table::last_updated.lt(to));
+            }
+            f
+        }
+
+        pub fn count(
+            conn: &mut $crate::db::DbConnection,
+            q: &$crate::db::PageQuery,
+            owners: &[(String, String)],
+        ) -> Result<i64, $crate::db::DbError> {
+            Ok(filtered(q, owners).count().get_result(conn)?)
+        }
+
+        pub fn page(
+            conn: &mut $crate::db::DbConnection,
+            q: &$crate::db::PageQuery,
+            owners: &[(String, String)],
+        ) -> Result<Vec<$row>, $crate::db::DbError> {
+            let mut f = filtered(q, owners);
+            let mut offset = q.offset;
+            if let Some((ts, key)) = &q.after {
+                f = f
+                    .filter($table::last_updated.ge(*ts))
+                    .filter($table::last_updated.gt(*ts).or($table::key.gt(key.clone())));
+                offset = 0;
+            }
+            Ok(f.select(<$row>::as_select())
+                .order(($table::last_updated.asc(), $table::key.asc()))
+                .offset(offset)
+                .limit(q.limit)
+                .load(conn)?)
+        }
+    };
+}
+pub(crate) use owned_pages;
 
 /// Run `f` on tokio's blocking pool inside the caller's tracing span.
 async fn on_blocking_pool<T, F>(f: F) -> Result<T, DbError>

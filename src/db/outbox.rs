@@ -37,6 +37,9 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub finished_at: Option<NaiveDateTime>,
+    /// The party addressed (`OCPI-to-*`); None: the platform's first eMSP-like role.
+    pub to_country_code: Option<String>,
+    pub to_party_id: Option<String>,
 }
 
 /// One delivery to enqueue.
@@ -53,6 +56,8 @@ pub struct NewDelivery {
     pub body: Option<String>,
     pub from_country_code: String,
     pub from_party_id: String,
+    /// The party addressed, when the platform holds several (sessions and CDRs).
+    pub to: Option<(String, String)>,
 }
 
 pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<usize, DbError> {
@@ -68,6 +73,8 @@ pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<usize, D
                 outbox::body.eq(&r.body),
                 outbox::from_country_code.eq(&r.from_country_code),
                 outbox::from_party_id.eq(&r.from_party_id),
+                outbox::to_country_code.eq(r.to.as_ref().map(|t| &t.0)),
+                outbox::to_party_id.eq(r.to.as_ref().map(|t| &t.1)),
                 outbox::state.eq(PENDING),
                 outbox::attempts.eq(0i64),
                 outbox::next_attempt_at.eq(now),

@@ -110,6 +110,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
+        to_country_code -> Nullable<Text>,
+        to_party_id -> Nullable<Text>,
     }
 }
 
@@ -164,6 +166,7 @@ diesel::table! {
         token_key -> Nullable<Text>,
         auth_method -> Nullable<Text>,
         authorization_reference -> Nullable<Text>,
+        authorized -> Nullable<Bool>,
     }
 }
 
@@ -261,3 +264,41 @@ diesel::allow_tables_to_appear_in_same_query!(
     ocpp_messages,
     ocpp_calls
 );
+
+diesel::table! {
+    sessions (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        id -> Text,
+        emsp_country_code -> Text,
+        emsp_party_id -> Text,
+        status -> Text,
+        object -> Text,
+        transaction_ref -> Nullable<BigInt>,
+        source_platform_id -> Nullable<Text>,
+        pushed_periods -> Nullable<Text>,
+        charging_preferences -> Nullable<Text>,
+        snapshot -> Nullable<Text>,
+        last_updated -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cdrs (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        id -> Text,
+        emsp_country_code -> Text,
+        emsp_party_id -> Text,
+        session_key -> Nullable<Text>,
+        object -> Text,
+        credit_reference_id -> Nullable<Text>,
+        source_platform_id -> Nullable<Text>,
+        emsp_location -> Nullable<Text>,
+        last_updated -> Timestamp,
+        created_at -> Timestamp,
+    }
+}

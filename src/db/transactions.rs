@@ -35,6 +35,8 @@ pub struct Transaction {
     /// OCPI AuthMethod: AUTH_REQUEST, WHITELIST or COMMAND.
     pub auth_method: Option<String>,
     pub authorization_reference: Option<String>,
+    /// Whether the decision on the token let it charge.
+    pub authorized: Option<bool>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -341,6 +343,7 @@ pub fn set_authorization(
     token_key: Option<&str>,
     auth_method: &str,
     reference: Option<&str>,
+    authorized: bool,
 ) -> Result<(), DbError> {
     diesel::update(
         ocpp_transactions::table
@@ -351,7 +354,20 @@ pub fn set_authorization(
         ocpp_transactions::token_key.eq(token_key),
         ocpp_transactions::auth_method.eq(auth_method),
         ocpp_transactions::authorization_reference.eq(reference),
+        ocpp_transactions::authorized.eq(authorized),
     ))
     .execute(conn)?;
     Ok(())
+}
+
+/// The raw payloads of a transaction's messages, in arrival order (for signed meter data).
+pub fn event_payloads(
+    conn: &mut DbConnection,
+    transaction_ref: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(ocpp_transaction_events::table
+        .filter(ocpp_transaction_events::transaction_ref.eq(transaction_ref))
+        .select(ocpp_transaction_events::payload)
+        .order(ocpp_transaction_events::id.asc())
+        .load(conn)?)
 }

@@ -68,6 +68,8 @@ pub struct Reply<T> {
     pub data: Option<T>,
     pub status_code: u32,
     pub status_message: Option<String>,
+    /// The `Location` response header (a CDR POST's answer).
+    pub location: Option<String>,
 }
 
 /// A partner's envelope, read leniently: a missing or odd `timestamp` costs nothing.
@@ -230,6 +232,11 @@ impl OcpiClient {
                 }
             })?;
             let http_status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let bytes = resp.bytes().await.map_err(|e| {
                 if e.is_timeout() {
                     ClientError::Timeout
@@ -238,9 +245,9 @@ impl OcpiClient {
                 }
             })?;
             tracing::info!(http.status = http_status, "partner answered");
-            Ok::<_, ClientError>((http_status, bytes))
+            Ok::<_, ClientError>((http_status, location, bytes))
         };
-        let (http_status, bytes) = exchange.instrument(span).await?;
+        let (http_status, location, bytes) = exchange.instrument(span).await?;
         let parsed: Result<PartnerEnvelope, _> = serde_json::from_slice(&bytes);
         let envelope = match parsed {
             Ok(e) => e,
@@ -272,6 +279,7 @@ impl OcpiClient {
             data,
             status_code: envelope.status_code,
             status_message: envelope.status_message,
+            location,
         })
     }
 

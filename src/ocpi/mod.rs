@@ -1,11 +1,13 @@
 //! OCPI 2.2.1 modules. Each module keeps its model, Sender and Receiver side together.
 
+pub mod cdrs;
 pub mod client;
 pub mod credentials;
 pub mod hubclientinfo;
 pub mod import;
 pub mod locations;
 pub mod search;
+pub mod sessions;
 pub mod tariffs;
 #[cfg(test)]
 pub mod test_support;

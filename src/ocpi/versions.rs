@@ -57,6 +57,10 @@ pub const MODULES: &[(&str, InterfaceRole, &str)] = &[
     ("tariffs", InterfaceRole::Receiver, "/receiver/tariffs"),
     ("tokens", InterfaceRole::Sender, "/sender/tokens"),
     ("tokens", InterfaceRole::Receiver, "/receiver/tokens"),
+    ("sessions", InterfaceRole::Sender, "/sender/sessions"),
+    ("sessions", InterfaceRole::Receiver, "/receiver/sessions"),
+    ("cdrs", InterfaceRole::Sender, "/sender/cdrs"),
+    ("cdrs", InterfaceRole::Receiver, "/receiver/cdrs"),
 ];
 
 pub fn details(public_url: &str) -> Result<VersionDetails, AppError> {

@@ -5,6 +5,7 @@
 //! Authorize (a configured policy until the tokens module), and the transaction messages,
 //! stored with normalised meter values for the sessions module.
 
+pub mod bridge;
 pub mod frame;
 pub mod gateway;
 pub mod handlers;

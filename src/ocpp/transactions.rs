@@ -11,6 +11,7 @@ use crate::ocpi::types::DateTime;
 
 use crate::ocpi::tokens::authorize::{self, Decision};
 
+use super::bridge;
 use super::frame::{ErrorKind, RpcError, Version};
 use super::handlers::Ctx;
 use super::meter;
@@ -54,6 +55,7 @@ fn record_decision(
             d.token_key.as_deref(),
             d.method,
             d.reference.as_deref(),
+            d.is_allowed(),
         ),
         None => Ok(()),
     }
@@ -75,6 +77,13 @@ fn id_tag_info(d: &Decision) -> Value {
         info["parentIdTag"] = json!(g);
     }
     info
+}
+
+/// Wake the push worker when a message enqueued session or CDR deliveries.
+fn wake(ctx: &Ctx<'_>, pushed: bool) {
+    if pushed {
+        ctx.state.outbox_wakeup.notify();
+    }
 }
 
 fn failed(id: &str, e: impl std::fmt::Display) -> RpcError {
@@ -114,6 +123,7 @@ pub async fn handle(
     let raw = p.to_string();
     let p = p.clone();
     let db = &ctx.state.db;
+    let cfg = bridge::BridgeSettings::of(&ctx.state.settings);
     let out = match (ctx.version, action) {
         (Version::V16, "Authorize") => {
             let tag = s(&p, "idTag").unwrap_or_default();
@@ -167,10 +177,12 @@ pub async fn handle(
                     }
                 };
                 record_decision(c, t.id, auth.as_ref())?;
-                Ok(t.id)
+                let pushed = bridge::sync(c, &cfg, t.id)?;
+                Ok((t.id, pushed))
             })
             .await
-            .map(|tx| {
+            .map(|(tx, pushed)| {
+                wake(ctx, pushed);
                 json!({"transactionId": tx, "idTagInfo": info.unwrap_or_else(|| json!({"status": "Invalid"}))})
             })
             .map_err(|e| failed(id, e))
@@ -199,9 +211,11 @@ pub async fn handle(
                         ended: Some((ended, meter_stop, reason)),
                         ..Default::default()
                     },
-                )
+                )?;
+                bridge::sync(c, &cfg, t.id)
             })
             .await
+            .map(|pushed| wake(ctx, pushed))
             .map(|()| match &decision {
                 Some(d) => json!({"idTagInfo": id_tag_info(d)}),
                 None => json!({}),
@@ -231,9 +245,20 @@ pub async fn handle(
                         &raw,
                     )?;
                 }
-                store::add_meter_values(c, t.as_ref().map(|t| t.id), &charger, connector, &samples)
+                store::add_meter_values(
+                    c,
+                    t.as_ref().map(|t| t.id),
+                    &charger,
+                    connector,
+                    &samples,
+                )?;
+                match &t {
+                    Some(t) => bridge::sync(c, &cfg, t.id),
+                    None => Ok(false),
+                }
             })
             .await
+            .map(|pushed| wake(ctx, pushed))
             .map(|()| json!({}))
             .map_err(|e| failed(id, e))
         }
@@ -265,7 +290,7 @@ pub async fn handle(
                 if let Some(n) = seq
                     && store::has_event(c, t.id, n)?
                 {
-                    return Ok(());
+                    return Ok(false);
                 }
                 store::add_event(c, t.id, "TransactionEvent", Some(&event), seq, when, &raw)?;
                 store::add_meter_values(c, Some(t.id), &charger, evse.or(t.evse_id), &samples)?;
@@ -286,9 +311,11 @@ pub async fn handle(
                     _ => {}
                 }
                 store::update(c, &t, &u)?;
-                record_decision(c, t.id, auth.as_ref())
+                record_decision(c, t.id, auth.as_ref())?;
+                bridge::sync(c, &cfg, t.id)
             })
             .await
+            .map(|pushed| wake(ctx, pushed))
             .map(|()| match &decision {
                 Some(d) => json!({"idTokenInfo": id_token_info(d)}),
                 None => json!({}),

@@ -99,6 +99,7 @@ pub fn fan_out(
             body: body.clone(),
             from_country_code: change.from.country_code.clone(),
             from_party_id: change.from.party_id.clone(),
+            to: None,
         })
         .collect();
     outbox::enqueue(conn, &rows)

@@ -42,7 +42,8 @@ pub fn backoff(attempt: u32, base_ms: u64, max_secs: u64) -> Duration {
 }
 
 enum Outcome {
-    Delivered,
+    /// With the `Location` the partner answered (CDR POSTs).
+    Delivered(Option<String>),
     Retry(String),
     Refused(String),
 }
@@ -157,10 +158,18 @@ async fn deliver_inner(
     let id = d.id;
     let owner = owner.to_string();
     match outcome {
-        Outcome::Delivered => {
+        Outcome::Delivered(location) => {
+            let cdr_key = (d.module == "cdrs" && d.method == "POST")
+                .then(|| d.body.as_deref().and_then(posted_cdr_key))
+                .flatten();
             let recorded = state
                 .db
-                .write(move |c| outbox::mark_delivered(c, id, &owner))
+                .write(move |c| {
+                    if let (Some(key), Some(url)) = (&cdr_key, &location) {
+                        crate::db::cdrs::set_emsp_location(c, key, url)?;
+                    }
+                    outbox::mark_delivered(c, id, &owner)
+                })
                 .await?;
             if recorded {
                 tracing::info!("delivered");
@@ -216,6 +225,17 @@ async fn deliver_inner(
     Ok(())
 }
 
+/// The store key of the CDR in a POST body.
+fn posted_cdr_key(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+    Some(crate::db::sessions::object_key(
+        s("country_code")?,
+        s("party_id")?,
+        s("id")?,
+    ))
+}
+
 async fn send(
     state: &AppState,
     d: &Delivery,
@@ -248,13 +268,24 @@ async fn send(
         country_code: d.from_country_code.clone(),
         party_id: d.from_party_id.clone(),
     };
-    let to = roles
-        .iter()
-        .find(|r| EMSP_LIKE.contains(&r.role.as_str()))
-        .or(roles.first())
-        .map(|r| PartyRef {
-            country_code: r.country_code.clone(),
-            party_id: r.party_id.clone(),
+    let addressed = d
+        .to_country_code
+        .as_ref()
+        .zip(d.to_party_id.as_ref())
+        .map(|(cc, pid)| PartyRef {
+            country_code: cc.clone(),
+            party_id: pid.clone(),
+        });
+    let to = addressed
+        .or_else(|| {
+            roles
+                .iter()
+                .find(|r| EMSP_LIKE.contains(&r.role.as_str()))
+                .or(roles.first())
+                .map(|r| PartyRef {
+                    country_code: r.country_code.clone(),
+                    party_id: r.party_id.clone(),
+                })
         })
         .unwrap_or_else(|| from.clone());
     let url = format!("{base}{}", d.path);
@@ -272,7 +303,7 @@ async fn send(
         .call::<serde_json::Value>(method, &target, body.as_ref())
         .await
     {
-        Ok(_) => Outcome::Delivered,
+        Ok(reply) => Outcome::Delivered(reply.location),
         Err(e) => classify(&e),
     }
 }

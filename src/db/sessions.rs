@@ -1,0 +1,99 @@
+//! OCPI sessions: the hub's own (one per OCPP transaction) and those pushed by remote CPOs.
+//! Key `CC*PID*ID` of the CPO; `emsp_*` is the token owner, the only party that sees it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::sessions;
+use super::{DbConnection, DbError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = sessions, treat_none_as_null = true)]
+pub struct SessionRow {
+    pub key: String,
+    pub country_code: String,
+    pub party_id: String,
+    pub id: String,
+    pub emsp_country_code: String,
+    pub emsp_party_id: String,
+    pub status: String,
+    pub object: String,
+    pub transaction_ref: Option<i64>,
+    pub source_platform_id: Option<String>,
+    pub pushed_periods: Option<String>,
+    pub charging_preferences: Option<String>,
+    pub snapshot: Option<String>,
+    pub last_updated: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+/// `CC*PID*ID` with the CiString parts in upper case.
+pub fn object_key(country_code: &str, party_id: &str, id: &str) -> String {
+    format!(
+        "{}*{}*{}",
+        country_code.to_ascii_uppercase(),
+        party_id.to_ascii_uppercase(),
+        id.to_ascii_uppercase()
+    )
+}
+
+pub fn get(conn: &mut DbConnection, key: &str) -> Result<Option<SessionRow>, DbError> {
+    Ok(sessions::table
+        .find(key)
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn of_transaction(conn: &mut DbConnection, tx: i64) -> Result<Option<SessionRow>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::transaction_ref.eq(tx))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Sessions with this id (any CPO), for the Sender's `{session_id}` URLs.
+pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Vec<SessionRow>, DbError> {
+    let mut rows: Vec<SessionRow> = sessions::table
+        .filter(sessions::id.eq(id))
+        .select(SessionRow::as_select())
+        .load(conn)?;
+    if rows.is_empty() {
+        // Ids are CiStrings: fall back to a case-insensitive scan of the keys' id part.
+        rows = sessions::table
+            .filter(sessions::key.like(format!("%*%*{}", id.to_ascii_uppercase())))
+            .select(SessionRow::as_select())
+            .load(conn)?;
+    }
+    Ok(rows)
+}
+
+/// Insert or replace; true when created.
+pub fn upsert(conn: &mut DbConnection, row: &SessionRow) -> Result<bool, DbError> {
+    match get(conn, &row.key)? {
+        None => {
+            diesel::insert_into(sessions::table)
+                .values(row)
+                .execute(conn)?;
+            Ok(true)
+        }
+        Some(old) => {
+            let mut row = row.clone();
+            row.created_at = old.created_at;
+            diesel::update(sessions::table.find(&row.key))
+                .set(&row)
+                .execute(conn)?;
+            Ok(false)
+        }
+    }
+}
+
+pub fn set_preferences(conn: &mut DbConnection, key: &str, json: &str) -> Result<(), DbError> {
+    diesel::update(sessions::table.find(key))
+        .set(sessions::charging_preferences.eq(json))
+        .execute(conn)?;
+    Ok(())
+}
+
+crate::db::owned_pages!(sessions, SessionRow);

@@ -1,0 +1,875 @@
+//! From OCPP transactions to OCPI sessions and CDRs, inside the database transaction that
+//! stored the OCPP message (nothing is derived from a message that was not stored, and every
+//! push is enqueued with the change that causes it).
+//!
+//! - A transaction gets a session once the hub knows its token (stored token → `cdr_token`
+//!   with the owning eMSP). Transactions on tokens the hub does not know have no OCPI owner and
+//!   produce no session.
+//! - The session is recomputed from the transaction and its meter values on every message:
+//!   energy register samples become intervals, the pricing engine cuts them into charging
+//!   periods at every cost-relevant boundary of the tariff and prices them.
+//! - Pushes go to the token owner only: PUT when the session is created, then PATCH with the
+//!   changed fields and the charging periods that closed since the last push (OCPI appends
+//!   them); if earlier pushed periods changed (late, offline-queued meter values), a PUT
+//!   replaces the eMSP's copy. The last period stays open until the next boundary or the end.
+//! - When the transaction ends the session is COMPLETED and the CDR is built from the tariff
+//!   and location as they were at session start, stored (immutable) and POSTed to the eMSP,
+//!   after the session's last PATCH (same delivery group).
+
+use chrono::{NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::db::cdrs::{self, CdrRow};
+use crate::db::sessions::{self, SessionRow};
+use crate::db::transactions::{self as store, ENDED, MeterValue, Transaction};
+use crate::db::{DbConnection, DbError, chargers, locations, tokens};
+use crate::http::routing::PartyRef;
+use crate::ocpi::cdrs::model::{
+    Amount, AuthMethod, Cdr, CdrDimension, CdrDimensionType, CdrLocation, CdrToken, ChargingPeriod,
+    SignedData, SignedValue,
+};
+use crate::ocpi::locations::model::Location;
+use crate::ocpi::sessions::model::{Session, SessionStatus};
+use crate::ocpi::tariffs::model::{Currency, Tariff};
+use crate::ocpi::tokens::model::Token;
+use crate::ocpi::types::{CiString, CountryCode, DateTime, OcpiString, PartyId};
+use crate::pricing::{self, Interval, Period};
+use crate::push::{self, EMSP_LIKE};
+
+/// What the bridge needs from the settings.
+#[derive(Debug, Clone)]
+pub struct BridgeSettings {
+    pub own: PartyRef,
+    pub default_tariff_id: Option<String>,
+    /// Currency of sessions without a tariff.
+    pub currency: String,
+}
+
+impl BridgeSettings {
+    pub fn of(s: &crate::config::Settings) -> Self {
+        let (country_code, party_id) = s.own_cpo();
+        Self {
+            own: PartyRef {
+                country_code,
+                party_id,
+            },
+            default_tariff_id: s.default_tariff_id.clone(),
+            currency: "EUR".into(),
+        }
+    }
+}
+
+/// Fixed at session start: what the session is priced and located by.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Snapshot {
+    tariff: Option<Tariff>,
+    cdr_location: Option<CdrLocation>,
+    location_id: String,
+    evse_uid: String,
+    connector_id: String,
+    time_zone: String,
+}
+
+/// What a sync did: true when deliveries were enqueued (wake the worker).
+pub type Enqueued = bool;
+
+fn delivery_group(session_key: &str) -> String {
+    format!("session:{session_key}")
+}
+
+fn utc(n: NaiveDateTime) -> chrono::DateTime<Utc> {
+    n.and_utc()
+}
+
+fn dec(s: &str) -> Option<Decimal> {
+    s.parse().ok()
+}
+
+/// Bring the OCPI session (and, at the end, the CDR) of transaction `tx` up to date.
+pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<Enqueued, DbError> {
+    let Some(t) = store::by_ref(conn, tx)? else {
+        return Ok(false);
+    };
+    let Some(token_key) = t.token_key.clone() else {
+        return Ok(false);
+    };
+    let Some(token_row) = tokens::get(conn, &token_key)? else {
+        return Ok(false);
+    };
+    let token: Token = serde_json::from_str(&token_row.object)
+        .map_err(|e| DbError::Other(format!("stored token unreadable: {e}")))?;
+    let existing = sessions::of_transaction(conn, tx)?;
+    let snapshot = match existing.as_ref().and_then(|r| r.snapshot.as_deref()) {
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| DbError::Other(format!("session snapshot unreadable: {e}")))?,
+        None => take_snapshot(conn, cfg, &t)?,
+    };
+    let samples = store::meter_values(conn, tx)?;
+    let now = crate::db::now();
+    let start = t.started_at.unwrap_or(t.created_at);
+    let ended = t.state == ENDED;
+    let end = if ended {
+        t.stopped_at.unwrap_or(now).max(start)
+    } else {
+        samples
+            .iter()
+            .map(|m| m.sampled_at)
+            .filter(|at| *at >= start)
+            .max()
+            .unwrap_or(start)
+    };
+    let tz = pricing::zone(&snapshot.time_zone).unwrap_or(chrono_tz::UTC);
+    let intervals = intervals(&t, &samples, start, end);
+    let periods = pricing::periods(snapshot.tariff.as_ref(), tz, utc(start), &intervals);
+    let costs = snapshot
+        .tariff
+        .as_ref()
+        .map(|tariff| pricing::price(tariff, tz, utc(start), &periods, utc(end)));
+    let kwh: Decimal = intervals.iter().map(|i| i.energy_kwh).sum();
+
+    let id = match &existing {
+        Some(r) => r.id.clone(),
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let status = if !t.authorized.unwrap_or(true) {
+        SessionStatus::Invalid
+    } else if ended {
+        SessionStatus::Completed
+    } else if t.started_at.is_none() {
+        SessionStatus::Pending
+    } else {
+        SessionStatus::Active
+    };
+    let cdr_token = CdrToken {
+        country_code: token.country_code.clone(),
+        party_id: token.party_id.clone(),
+        uid: token.uid.clone(),
+        token_type: token.token_type,
+        contract_id: token.contract_id.clone(),
+    };
+    let auth_method = t
+        .auth_method
+        .as_deref()
+        .and_then(AuthMethod::parse)
+        .unwrap_or(AuthMethod::Whitelist);
+    let reference = t
+        .authorization_reference
+        .as_deref()
+        .and_then(|r| CiString::new(r).ok());
+    let currency = snapshot
+        .tariff
+        .as_ref()
+        .map(|t| t.currency.clone())
+        .or_else(|| Currency::new(cfg.currency.clone()).ok())
+        .ok_or_else(|| DbError::Other("no currency".into()))?;
+    let session_periods: Vec<ChargingPeriod> = periods.iter().map(session_period).collect();
+    let ci = |s: &str| {
+        CiString::new(s.to_string())
+            .map_err(|e| DbError::Other(format!("session field `{s}`: {e}")))
+    };
+    let session = Session {
+        country_code: CountryCode::new(&cfg.own.country_code).map_err(DbError::Other)?,
+        party_id: PartyId::new(&cfg.own.party_id).map_err(DbError::Other)?,
+        id: ci(&id)?,
+        start_date_time: DateTime::from_naive(start),
+        end_date_time: ended.then(|| DateTime::from_naive(end)),
+        kwh,
+        cdr_token: cdr_token.clone(),
+        auth_method,
+        authorization_reference: reference.clone(),
+        location_id: ci(&snapshot.location_id)?,
+        evse_uid: ci(&snapshot.evse_uid)?,
+        connector_id: ci(&snapshot.connector_id)?,
+        meter_id: None,
+        currency: currency.clone(),
+        charging_periods: (!session_periods.is_empty()).then(|| session_periods.clone()),
+        total_cost: costs.as_ref().map(|c| c.total_cost.into()),
+        status,
+        last_updated: DateTime::from_naive(now),
+    };
+    let key = sessions::object_key(&cfg.own.country_code, &cfg.own.party_id, &id);
+
+    // What the eMSP has: the stored object and the periods pushed so far.
+    let previous: Option<Session> = existing
+        .as_ref()
+        .and_then(|r| serde_json::from_str(&r.object).ok());
+    let pushed: Vec<ChargingPeriod> = existing
+        .as_ref()
+        .and_then(|r| r.pushed_periods.as_deref())
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    // Periods the eMSP may hold: all once the session is over, else all but the open last one.
+    let closed = if ended || session_periods.is_empty() {
+        session_periods.len()
+    } else {
+        session_periods.len() - 1
+    };
+    let closed_periods = &session_periods[..closed];
+    if let Some(prev) = &previous
+        && same_state(prev, &session)
+        && pushed.len() == closed
+    {
+        // Nothing the eMSP would see changed: keep the stored object and its last_updated.
+        if ended {
+            return finish(conn, &t, &key, prev, &snapshot, &periods, costs.as_ref());
+        }
+        return Ok(false);
+    }
+    let object = serde_json::to_string(&session)
+        .map_err(|e| DbError::Other(format!("session not serialisable: {e}")))?;
+    let row = SessionRow {
+        key: key.clone(),
+        country_code: cfg.own.country_code.clone(),
+        party_id: cfg.own.party_id.clone(),
+        id: id.clone(),
+        emsp_country_code: token_row.country_code.clone(),
+        emsp_party_id: token_row.party_id.clone(),
+        status: status.as_str().to_string(),
+        object,
+        transaction_ref: Some(tx),
+        source_platform_id: None,
+        pushed_periods: Some(
+            serde_json::to_string(closed_periods).map_err(|e| DbError::Other(e.to_string()))?,
+        ),
+        charging_preferences: existing
+            .as_ref()
+            .and_then(|r| r.charging_preferences.clone()),
+        snapshot: Some(
+            serde_json::to_string(&snapshot).map_err(|e| DbError::Other(e.to_string()))?,
+        ),
+        last_updated: now,
+        created_at: now,
+    };
+    sessions::upsert(conn, &row)?;
+
+    let owner = PartyRef {
+        country_code: token_row.country_code.clone(),
+        party_id: token_row.party_id.clone(),
+    };
+    let path = format!("/{}/{}/{}", cfg.own.country_code, cfg.own.party_id, id);
+    let prefix_kept = pushed.len() <= closed && pushed[..] == session_periods[..pushed.len()];
+    let mut put_body = serde_json::to_value(&session).map_err(|e| DbError::Other(e.to_string()))?;
+    if closed_periods.is_empty() {
+        if let Some(o) = put_body.as_object_mut() {
+            o.remove("charging_periods");
+        }
+    } else {
+        put_body["charging_periods"] =
+            serde_json::to_value(closed_periods).map_err(|e| DbError::Other(e.to_string()))?;
+    }
+    let (method, body) = match &previous {
+        Some(prev) if prefix_kept => (
+            "PATCH",
+            patch_body(prev, &session, &session_periods[pushed.len()..closed])?,
+        ),
+        _ => ("PUT", put_body),
+    };
+    let mut enqueued = send_to_owner(
+        conn,
+        cfg,
+        "sessions",
+        &key,
+        method,
+        &path,
+        Some(&body),
+        &owner,
+    )?;
+    if ended {
+        enqueued |= finish(
+            conn,
+            &t,
+            &key,
+            &session,
+            &snapshot,
+            &periods,
+            costs.as_ref(),
+        )?;
+    }
+    Ok(enqueued)
+}
+
+/// Same state as the eMSP would see it (ignoring `last_updated` and the open period's growth
+/// beyond kWh and cost, which are compared).
+fn same_state(a: &Session, b: &Session) -> bool {
+    a.kwh == b.kwh
+        && a.status == b.status
+        && a.total_cost == b.total_cost
+        && a.end_date_time == b.end_date_time
+        && a.auth_method == b.auth_method
+        && a.authorization_reference == b.authorization_reference
+}
+
+/// The fields that changed, `last_updated`, and the periods to append.
+fn patch_body(
+    prev: &Session,
+    now: &Session,
+    new_periods: &[ChargingPeriod],
+) -> Result<Value, DbError> {
+    let mut p = json!({"last_updated": now.last_updated.to_string()});
+    let a = serde_json::to_value(prev).map_err(|e| DbError::Other(e.to_string()))?;
+    let b = serde_json::to_value(now).map_err(|e| DbError::Other(e.to_string()))?;
+    for k in [
+        "kwh",
+        "status",
+        "total_cost",
+        "end_date_time",
+        "start_date_time",
+        "auth_method",
+        "authorization_reference",
+    ] {
+        if a.get(k) != b.get(k)
+            && let Some(v) = b.get(k)
+        {
+            p[k] = v.clone();
+        }
+    }
+    if !new_periods.is_empty() {
+        p["charging_periods"] =
+            serde_json::to_value(new_periods).map_err(|e| DbError::Other(e.to_string()))?;
+    }
+    Ok(p)
+}
+
+/// Enqueue one delivery of `module` to the platform that holds the eMSP role `owner`, if it
+/// has a RECEIVER for the module. Returns whether anything was enqueued.
+#[allow(clippy::too_many_arguments)]
+pub fn send_to_owner(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+    module: &str,
+    session_key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    owner: &PartyRef,
+) -> Result<bool, DbError> {
+    send_from(
+        conn,
+        module,
+        &delivery_group(session_key),
+        method,
+        path,
+        body,
+        &cfg.own,
+        owner,
+        None,
+    )
+}
+
+/// Enqueue a delivery from `from` to `owner` (never back to `exclude`).
+#[allow(clippy::too_many_arguments)]
+pub fn send_from(
+    conn: &mut DbConnection,
+    module: &str,
+    group: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    from: &PartyRef,
+    owner: &PartyRef,
+    exclude: Option<&str>,
+) -> Result<bool, DbError> {
+    let to = push::recipients(
+        conn,
+        module,
+        EMSP_LIKE,
+        exclude,
+        Some(std::slice::from_ref(owner)),
+    )?;
+    let Some(r) = to.into_iter().next() else {
+        return Ok(false);
+    };
+    let row = crate::db::outbox::NewDelivery {
+        platform_id: r.platform_id,
+        module: module.to_string(),
+        object_group: group.to_string(),
+        method: method.to_string(),
+        path: path.to_string(),
+        body: body.map(Value::to_string),
+        from_country_code: from.country_code.clone(),
+        from_party_id: from.party_id.clone(),
+        to: Some((owner.country_code.clone(), owner.party_id.clone())),
+    };
+    crate::db::outbox::enqueue(conn, &[row])?;
+    Ok(true)
+}
+
+/// Build, store and send the CDR of an ended transaction (once).
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    conn: &mut DbConnection,
+    t: &Transaction,
+    session_key: &str,
+    session: &Session,
+    snapshot: &Snapshot,
+    periods: &[Period],
+    costs: Option<&pricing::Costs>,
+) -> Result<bool, DbError> {
+    if session.status != SessionStatus::Completed
+        || !cdrs::of_session(conn, session_key)?.is_empty()
+    {
+        return Ok(false);
+    }
+    let Some(cdr_location) = snapshot.cdr_location.clone() else {
+        tracing::warn!(ocpp.charge_point_id = %t.charger_id, "no CDR: the charge point's EVSE is not declared in a location");
+        return Ok(false);
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut cdr_periods: Vec<ChargingPeriod> = periods.iter().map(cdr_period).collect();
+    if cdr_periods.is_empty() {
+        cdr_periods.push(ChargingPeriod {
+            start_date_time: session.start_date_time,
+            dimensions: vec![
+                CdrDimension {
+                    dimension: CdrDimensionType::Energy,
+                    volume: Decimal::ZERO,
+                },
+                CdrDimension {
+                    dimension: CdrDimensionType::Time,
+                    volume: Decimal::ZERO,
+                },
+            ],
+            tariff_id: snapshot.tariff.as_ref().map(|t| t.id.clone()),
+        });
+    }
+    let end = session.end_date_time.unwrap_or(session.last_updated);
+    let hours =
+        |d: chrono::Duration| Decimal::from(d.num_milliseconds()) / Decimal::from(3_600_000);
+    let total_time = hours(end.0 - session.start_date_time.0).round_dp(6);
+    let parking: Decimal = periods
+        .iter()
+        .filter(|p| !p.charging)
+        .map(|p| hours(p.end - p.start))
+        .sum::<Decimal>()
+        .round_dp(6);
+    let cost = |p: Option<crate::ocpi::tariffs::model::Price>| p.map(Amount::from);
+    let cdr = Cdr {
+        country_code: session.country_code.clone(),
+        party_id: session.party_id.clone(),
+        id: CiString::new(id.clone()).map_err(DbError::Other)?,
+        start_date_time: session.start_date_time,
+        end_date_time: end,
+        session_id: CiString::new(session.id.to_string()).ok(),
+        cdr_token: session.cdr_token.clone(),
+        auth_method: session.auth_method,
+        authorization_reference: session.authorization_reference.clone(),
+        cdr_location,
+        meter_id: None,
+        currency: session.currency.clone(),
+        tariffs: snapshot.tariff.clone().map(|t| vec![t]),
+        charging_periods: cdr_periods,
+        signed_data: signed_data(conn, t.id)?,
+        total_cost: costs
+            .map(|c| c.total_cost.into())
+            .unwrap_or_else(Amount::zero),
+        total_fixed_cost: costs.and_then(|c| cost(c.total_fixed_cost)),
+        total_energy: session.kwh,
+        total_energy_cost: costs.and_then(|c| cost(c.total_energy_cost)),
+        total_time,
+        total_time_cost: costs.and_then(|c| cost(c.total_time_cost)),
+        total_parking_time: Some(parking),
+        total_parking_cost: costs.and_then(|c| cost(c.total_parking_cost)),
+        total_reservation_cost: costs.and_then(|c| cost(c.total_reservation_cost)),
+        remark: t
+            .stop_reason
+            .as_deref()
+            .and_then(|r| OcpiString::new(format!("Stopped: {r}")).ok()),
+        invoice_reference_id: None,
+        credit: None,
+        credit_reference_id: None,
+        home_charging_compensation: None,
+        last_updated: DateTime::from_naive(crate::db::now()),
+    };
+    store_and_send_cdr(conn, &cdr, None, Some(session_key), None).map(|_| true)
+}
+
+/// The delivery group of a CDR: its session's (so it follows the session's pushes), else its own.
+pub fn cdr_group(session_key: Option<&str>, cdr_key: &str) -> String {
+    match session_key {
+        Some(s) => delivery_group(s),
+        None => format!("cdr:{cdr_key}"),
+    }
+}
+
+/// Store a new CDR and POST it to the token owner (in delivery group `group`; never back to
+/// `source_platform_id`). False when a CDR with that key exists already (nothing written).
+pub fn store_and_send_cdr(
+    conn: &mut DbConnection,
+    cdr: &Cdr,
+    group: Option<&str>,
+    session_key: Option<&str>,
+    source_platform_id: Option<&str>,
+) -> Result<bool, DbError> {
+    let object = serde_json::to_string(cdr).map_err(|e| DbError::Other(e.to_string()))?;
+    let key = sessions::object_key(
+        cdr.country_code.as_str(),
+        cdr.party_id.as_str(),
+        cdr.id.as_str(),
+    );
+    let row = CdrRow {
+        key: key.clone(),
+        country_code: cdr.country_code.as_str().to_ascii_uppercase(),
+        party_id: cdr.party_id.as_str().to_ascii_uppercase(),
+        id: cdr.id.to_string(),
+        emsp_country_code: cdr.cdr_token.country_code.as_str().to_ascii_uppercase(),
+        emsp_party_id: cdr.cdr_token.party_id.as_str().to_ascii_uppercase(),
+        session_key: session_key.map(str::to_string),
+        object,
+        credit_reference_id: cdr.credit_reference_id.as_ref().map(|c| c.to_string()),
+        source_platform_id: source_platform_id.map(str::to_string),
+        emsp_location: None,
+        last_updated: cdr.last_updated.naive(),
+        created_at: crate::db::now(),
+    };
+    if !cdrs::insert(conn, &row)? {
+        return Ok(false);
+    }
+    let owner = PartyRef {
+        country_code: row.emsp_country_code.clone(),
+        party_id: row.emsp_party_id.clone(),
+    };
+    let from = PartyRef {
+        country_code: row.country_code.clone(),
+        party_id: row.party_id.clone(),
+    };
+    let group = group
+        .map(str::to_string)
+        .unwrap_or_else(|| cdr_group(session_key, &key));
+    let body = serde_json::to_value(cdr).map_err(|e| DbError::Other(e.to_string()))?;
+    send_from(
+        conn,
+        "cdrs",
+        &group,
+        "POST",
+        "",
+        Some(&body),
+        &from,
+        &owner,
+        source_platform_id,
+    )
+}
+
+/// Decide the session's location, EVSE, connector and tariff at its start.
+fn take_snapshot(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+    t: &Transaction,
+) -> Result<Snapshot, DbError> {
+    let charger = chargers::get(conn, &t.charger_id)?;
+    let location_id = charger
+        .as_ref()
+        .and_then(|c| c.location_id.clone())
+        .unwrap_or_else(|| "#NA".into());
+    let evse_no = t.evse_id.or(t.connector_id).unwrap_or(1);
+    let evse_uid = format!("{}-{}", t.charger_id, evse_no);
+    let connector_no = t.connector_id.unwrap_or(1).to_string();
+    let location: Option<Location> = locations::get(
+        conn,
+        &locations::object_key(&cfg.own.country_code, &cfg.own.party_id, &location_id),
+    )?
+    .and_then(|r| serde_json::from_str(&r.object).ok());
+    let mut snap = Snapshot {
+        tariff: None,
+        cdr_location: None,
+        location_id: location_id.clone(),
+        evse_uid: evse_uid.clone(),
+        connector_id: connector_no.clone(),
+        time_zone: "UTC".into(),
+    };
+    let Some(loc) = location else {
+        snap.tariff = default_tariff(conn, cfg)?;
+        return Ok(snap);
+    };
+    snap.time_zone = loc.time_zone.to_string();
+    let Some(evse) = loc.evse(&evse_uid) else {
+        snap.tariff = default_tariff(conn, cfg)?;
+        return Ok(snap);
+    };
+    snap.evse_uid = evse.uid.to_string();
+    let connector = evse
+        .connector(&connector_no)
+        .or_else(|| evse.connectors.first());
+    if let Some(c) = connector {
+        snap.connector_id = c.id.to_string();
+        let at = DateTime::from_naive(t.started_at.unwrap_or(t.created_at));
+        let mut chosen = None;
+        for id in c.tariff_ids.iter().flatten() {
+            let row = locations::get_tariff(
+                conn,
+                &locations::object_key(&cfg.own.country_code, &cfg.own.party_id, id.as_str()),
+            )?;
+            if let Some(tariff) = row.and_then(|r| serde_json::from_str::<Tariff>(&r.object).ok())
+                && tariff.is_active_at(&at)
+            {
+                chosen = Some(tariff);
+                break;
+            }
+        }
+        snap.tariff = match chosen {
+            Some(t) => Some(t),
+            None if c.tariff_ids.as_ref().is_none_or(|v| v.is_empty()) => {
+                default_tariff(conn, cfg)?
+            }
+            None => None,
+        };
+        snap.cdr_location = Some(CdrLocation {
+            id: loc.id.clone(),
+            name: loc.name.clone(),
+            address: loc.address.clone(),
+            city: loc.city.clone(),
+            postal_code: loc.postal_code.clone(),
+            state: loc.state.clone(),
+            country: loc.country.clone(),
+            coordinates: loc.coordinates.clone(),
+            evse_uid: evse.uid.clone(),
+            evse_id: match &evse.evse_id {
+                Some(e) => e.clone(),
+                None => CiString::new(evse.uid.to_string()).map_err(DbError::Other)?,
+            },
+            connector_id: c.id.clone(),
+            connector_standard: c.standard,
+            connector_format: c.format,
+            connector_power_type: c.power_type,
+        });
+    }
+    Ok(snap)
+}
+
+fn default_tariff(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+) -> Result<Option<Tariff>, DbError> {
+    let Some(id) = &cfg.default_tariff_id else {
+        return Ok(None);
+    };
+    Ok(locations::get_tariff(
+        conn,
+        &locations::object_key(&cfg.own.country_code, &cfg.own.party_id, id),
+    )?
+    .and_then(|r| serde_json::from_str(&r.object).ok()))
+}
+
+/// Intervals between consecutive energy register readings (the transaction's meter start, its
+/// samples, its meter stop). An interval in which no energy flowed counts as not charging.
+fn intervals(
+    t: &Transaction,
+    samples: &[MeterValue],
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+) -> Vec<Interval> {
+    let kwh = |wh: Decimal| wh / Decimal::from(1000);
+    let mut points: Vec<(NaiveDateTime, Decimal)> = Vec::new();
+    let register = samples.iter().filter(|m| {
+        m.measurand == "Energy.Active.Import.Register"
+            && m.unit == "Wh"
+            && m.phase.is_none()
+            && m.sampled_at >= start
+            && m.sampled_at <= end
+    });
+    let first = t.meter_start_wh.as_deref().and_then(dec);
+    match first {
+        Some(wh) => points.push((start, wh)),
+        None => {
+            if let Some(m) = register.clone().next()
+                && let Some(v) = dec(&m.value)
+            {
+                points.push((start, v));
+            }
+        }
+    }
+    for m in register {
+        if let Some(v) = dec(&m.value) {
+            points.push((m.sampled_at, v));
+        }
+    }
+    if t.state == ENDED
+        && let Some(v) = t.meter_stop_wh.as_deref().and_then(dec)
+    {
+        points.push((end, v));
+    }
+    points.sort_by_key(|p| p.0);
+    let mut out: Vec<Interval> = Vec::new();
+    for w in points.windows(2) {
+        let ((a, wa), (b, wb)) = (w[0], w[1]);
+        if b <= a {
+            continue;
+        }
+        let energy = kwh((wb - wa).max(Decimal::ZERO));
+        let secs = Decimal::from((b - a).num_seconds().max(1));
+        let power = (energy * Decimal::from(3600) / secs).round_dp(3);
+        let current = samples
+            .iter()
+            .filter(|m| m.measurand == "Current.Import" && m.sampled_at > a && m.sampled_at <= b)
+            .filter_map(|m| dec(&m.value))
+            .fold(None, |acc: Option<Decimal>, v| {
+                Some(acc.unwrap_or_default() + v)
+            });
+        out.push(Interval {
+            start: utc(a),
+            end: utc(b),
+            energy_kwh: energy,
+            charging: energy > Decimal::ZERO,
+            power_kw: Some(power),
+            current_a: current,
+        });
+    }
+    // The session so far, even when no reading covers it yet.
+    let covered = out.last().map(|i| i.end.naive_utc()).unwrap_or(start);
+    if end > covered {
+        out.push(Interval {
+            start: utc(covered),
+            end: utc(end),
+            energy_kwh: Decimal::ZERO,
+            charging: out.is_empty(),
+            power_kw: None,
+            current_a: None,
+        });
+    }
+    out
+}
+
+fn hours_between(p: &Period) -> Decimal {
+    (Decimal::from((p.end - p.start).num_milliseconds()) / Decimal::from(3_600_000)).round_dp(6)
+}
+
+fn base_dimensions(p: &Period) -> Vec<CdrDimension> {
+    vec![
+        CdrDimension {
+            dimension: CdrDimensionType::Energy,
+            volume: p.energy_kwh.round_dp(6),
+        },
+        CdrDimension {
+            dimension: if p.charging {
+                CdrDimensionType::Time
+            } else {
+                CdrDimensionType::ParkingTime
+            },
+            volume: hours_between(p),
+        },
+    ]
+}
+
+fn tariff_id(p: &Period) -> Option<CiString<36>> {
+    p.tariff_id
+        .as_ref()
+        .and_then(|t| CiString::new(t.clone()).ok())
+}
+
+/// A period as a session shows it: energy, time or parking time, average power and current.
+fn session_period(p: &Period) -> ChargingPeriod {
+    let mut dimensions = base_dimensions(p);
+    if let Some(kw) = p.power_kw {
+        dimensions.push(CdrDimension {
+            dimension: CdrDimensionType::Power,
+            volume: kw,
+        });
+    }
+    if let Some(a) = p.current_a {
+        dimensions.push(CdrDimension {
+            dimension: CdrDimensionType::Current,
+            volume: a,
+        });
+    }
+    ChargingPeriod {
+        start_date_time: DateTime::from_utc(p.start),
+        dimensions,
+        tariff_id: tariff_id(p),
+    }
+}
+
+/// A period as a CDR shows it: no session-only dimensions.
+fn cdr_period(p: &Period) -> ChargingPeriod {
+    let mut dimensions = base_dimensions(p);
+    if let Some(kw) = p.power_kw.filter(|_| p.charging) {
+        dimensions.push(CdrDimension {
+            dimension: CdrDimensionType::MaxPower,
+            volume: kw,
+        });
+    }
+    ChargingPeriod {
+        start_date_time: DateTime::from_utc(p.start),
+        dimensions,
+        tariff_id: tariff_id(p),
+    }
+}
+
+/// Signed meter values the charger sent (2.0.1 `signedMeterValue`, 1.6 `format: SignedData`),
+/// as the CDR's `signed_data`.
+fn signed_data(conn: &mut DbConnection, tx: i64) -> Result<Option<SignedData>, DbError> {
+    let mut method: Option<String> = None;
+    let mut public_key: Option<String> = None;
+    let mut values: Vec<(String, String, String)> = Vec::new();
+    for raw in store::event_payloads(conn, tx)? {
+        let Ok(p) = serde_json::from_str::<Value>(&raw) else {
+            continue;
+        };
+        let lists = ["meterValue", "transactionData"];
+        for mv in lists
+            .iter()
+            .filter_map(|k| p.get(*k).and_then(Value::as_array))
+            .flatten()
+        {
+            for sv in mv
+                .get("sampledValue")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let context = sv.get("context").and_then(Value::as_str).unwrap_or("");
+                let nature = match context {
+                    "Transaction.Begin" => "Start",
+                    "Transaction.End" => "End",
+                    _ => "Intermediate",
+                };
+                if let Some(s) = sv.get("signedMeterValue") {
+                    let data = s
+                        .get("signedMeterData")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    method = method.or_else(|| {
+                        s.get("encodingMethod")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    });
+                    if public_key.is_none() {
+                        public_key = s
+                            .get("publicKey")
+                            .and_then(Value::as_str)
+                            .filter(|k| !k.is_empty())
+                            .map(str::to_string);
+                    }
+                    values.push((nature.into(), data.to_string(), data.to_string()));
+                } else if sv.get("format").and_then(Value::as_str) == Some("SignedData") {
+                    let data = sv.get("value").and_then(Value::as_str).unwrap_or("");
+                    values.push((nature.into(), data.to_string(), data.to_string()));
+                }
+            }
+        }
+    }
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let signed_values = values
+        .into_iter()
+        .filter_map(|(n, plain, signed)| {
+            Some(SignedValue {
+                nature: CiString::new(n).ok()?,
+                plain_data: OcpiString::new(plain).ok()?,
+                signed_data: OcpiString::new(signed).ok()?,
+            })
+        })
+        .collect::<Vec<_>>();
+    if signed_values.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(SignedData {
+        encoding_method: CiString::new(method.unwrap_or_else(|| "OCMF".into()))
+            .map_err(DbError::Other)?,
+        encoding_method_version: None,
+        public_key: public_key.and_then(|k| OcpiString::new(k).ok()),
+        signed_values,
+        url: None,
+    }))
+}
