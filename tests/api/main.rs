@@ -8,6 +8,7 @@ mod ocpp;
 mod operations;
 mod outbox;
 mod search;
+mod sessions;
 mod signatures;
 mod support;
 mod tokens;

@@ -256,7 +256,9 @@ impl FakePartner {
                     {"identifier": "locations", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/locations")},
                     {"identifier": "tariffs", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/tariffs")},
                     {"identifier": "tokens", "role": "SENDER", "url": format!("{uri}/ocpi/emsp/2.2.1/tokens")},
-                    {"identifier": "tokens", "role": "RECEIVER", "url": format!("{uri}/ocpi/cpo/2.2.1/tokens")}
+                    {"identifier": "tokens", "role": "RECEIVER", "url": format!("{uri}/ocpi/cpo/2.2.1/tokens")},
+                    {"identifier": "sessions", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/sessions")},
+                    {"identifier": "cdrs", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/cdrs")}
                 ]
             }))))
             .mount(&self.server)
