@@ -153,17 +153,24 @@ pub(crate) fn price(
         excl += pc.price;
         incl += incl_vat(pc, pc.price);
     }
-    // min_price and max_price bound the amounts excluding and including VAT separately.
+    // min_price and max_price bound the amounts excluding and including VAT separately. When a
+    // bound applies to the amount excluding VAT but gives no amount including VAT, the amount
+    // including VAT is unknown.
+    let mut incl = Some(incl);
     if let Some(min) = &tariff.min_price {
-        excl = excl.max(min.excl_vat);
-        if let Some(min_incl) = min.incl_vat {
-            incl = incl.max(min_incl);
+        if excl < min.excl_vat {
+            excl = min.excl_vat;
+            incl = incl.zip(min.incl_vat).map(|(i, m)| i.max(m));
+        } else if let Some(m) = min.incl_vat {
+            incl = incl.map(|i| i.max(m));
         }
     }
     if let Some(max) = &tariff.max_price {
-        excl = excl.min(max.excl_vat);
-        if let Some(max_incl) = max.incl_vat {
-            incl = incl.min(max_incl);
+        if excl > max.excl_vat {
+            excl = max.excl_vat;
+            incl = incl.zip(max.incl_vat).map(|(i, m)| i.min(m));
+        } else if let Some(m) = max.incl_vat {
+            incl = incl.map(|i| i.min(m));
         }
     }
 
@@ -171,7 +178,7 @@ pub(crate) fn price(
     Costs {
         total_cost: Price {
             excl_vat: round(excl),
-            incl_vat: Some(round(incl)),
+            incl_vat: incl.map(round),
         },
         total_fixed_cost: fixed,
         total_energy_cost: energy.price(),
