@@ -245,8 +245,10 @@ fn tariffs() -> Vec<(&'static str, Value, Value)> {
     ]
 }
 
-/// The sessions of the sweep: (id, local start, zones, meter interval minutes, segments).
-fn sessions() -> Vec<(&'static str, &'static str, Vec<Tz>, i64, Vec<Seg>)> {
+/// A session of the sweep: (id, local start, zones, meter interval minutes, segments).
+type SessionSpec = (&'static str, &'static str, Vec<Tz>, i64, Vec<Seg>);
+
+fn sessions() -> Vec<SessionSpec> {
     vec![
         (
             "evening",
