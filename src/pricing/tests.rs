@@ -649,3 +649,15 @@ fn zones() {
     assert_eq!(zone(" UTC "), Some(Tz::UTC));
     assert_eq!(zone("Mars/Olympus_Mons"), None);
 }
+
+#[test]
+fn absurd_amounts_saturate_instead_of_panicking() {
+    let mut tr = tariff(json!([{"price_components": [
+        pc("FLAT", 1.0, 20.0, 1), pc("ENERGY", 1.0, 20.0, 1), pc("TIME", 1.0, 20.0, 1)
+    ]}]));
+    for pc in &mut tr.elements[0].price_components {
+        pc.price = Decimal::MAX;
+    }
+    let c = run(&tr, UTC, "2024-05-06T10:00:00Z", &[charge(600, "1000000")]);
+    assert_eq!(c.total_cost.excl_vat, Decimal::MAX);
+}
