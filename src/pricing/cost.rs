@@ -11,6 +11,11 @@ use crate::ocpi::tariffs::model::{Price, PriceComponent, Tariff};
 /// Decimals of every amount and quantity in [`Costs`] (an OCPI `number`).
 pub(crate) const DECIMALS: u32 = 4;
 
+/// `a / b`; saturates instead of panicking (the divisors used here are never zero).
+pub(crate) fn div(a: Decimal, b: Decimal) -> Decimal {
+    a.checked_div(b).unwrap_or(Decimal::MAX)
+}
+
 pub(crate) fn round(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(DECIMALS, RoundingStrategy::MidpointAwayFromZero)
 }
@@ -20,7 +25,7 @@ const MS_PER_HOUR: i64 = 3_600_000;
 /// `amount` (excl. VAT) with the component's VAT added; no `vat` means no VAT applies.
 fn incl_vat(pc: &PriceComponent, amount: Decimal) -> Decimal {
     match pc.vat {
-        Some(vat) => amount + amount * vat / Decimal::ONE_HUNDRED,
+        Some(vat) => amount.saturating_add(div(amount.saturating_mul(vat), Decimal::ONE_HUNDRED)),
         None => amount,
     }
 }
@@ -41,15 +46,15 @@ impl<'t> Dimension<'t> {
     /// Bill `quantity` at `pc`, whose price is per `per` units of the quantity.
     fn add(&mut self, period: usize, pc: &'t PriceComponent, quantity: Decimal, per: Decimal) {
         self.bill(pc, quantity, per);
-        self.quantity += quantity;
+        self.quantity = self.quantity.saturating_add(quantity);
         self.last = Some((period, pc));
     }
 
     fn bill(&mut self, pc: &PriceComponent, quantity: Decimal, per: Decimal) {
-        let excl = quantity * pc.price / per;
+        let excl = div(quantity.saturating_mul(pc.price), per);
         self.used = true;
-        self.excl += excl;
-        self.incl += incl_vat(pc, excl);
+        self.excl = self.excl.saturating_add(excl);
+        self.incl = self.incl.saturating_add(incl_vat(pc, excl));
     }
 
     /// Round the billable total up to the last component's `step_size` (`unit` quantities per
@@ -58,9 +63,9 @@ impl<'t> Dimension<'t> {
         let Some((_, pc)) = self.last else {
             return;
         };
-        let step = Decimal::from(pc.billing_step()) * unit;
-        let billed = (self.quantity / step).ceil() * step;
-        let extra = billed - self.quantity;
+        let step = Decimal::from(pc.billing_step()).saturating_mul(unit);
+        let billed = div(self.quantity, step).ceil().saturating_mul(step);
+        let extra = billed.saturating_sub(self.quantity);
         if extra > Decimal::ZERO {
             self.bill(pc, extra, per);
             self.quantity = billed;
@@ -118,14 +123,14 @@ pub(crate) fn price(
                 time.add(i, pc, seconds, hour_s);
             }
         } else {
-            parking_ms += ms;
+            parking_ms = parking_ms.saturating_add(ms);
             if ms > 0
                 && let Some(pc) = Selection::component(tariff, sel.parking)
             {
                 parking.add(i, pc, seconds, hour_s);
             }
         }
-        total_energy += p.energy_kwh;
+        total_energy = total_energy.saturating_add(p.energy_kwh);
     }
 
     // step_size: once for ENERGY (Wh), once for TIME + PARKING_TIME together (seconds), with the
@@ -147,31 +152,43 @@ pub(crate) fn price(
         excl_vat: round(pc.price),
         incl_vat: Some(round(incl_vat(pc, pc.price))),
     });
-    let mut excl = energy.excl + time.excl + parking.excl;
-    let mut incl = energy.incl + time.incl + parking.incl;
+    let sum = |a: Decimal, b: Decimal| a.saturating_add(b);
+    let mut excl = [energy.excl, time.excl, parking.excl]
+        .into_iter()
+        .fold(Decimal::ZERO, sum);
+    let mut incl = [energy.incl, time.incl, parking.incl]
+        .into_iter()
+        .fold(Decimal::ZERO, sum);
     if let Some(pc) = flat {
-        excl += pc.price;
-        incl += incl_vat(pc, pc.price);
+        excl = excl.saturating_add(pc.price);
+        incl = incl.saturating_add(incl_vat(pc, pc.price));
     }
-    // min_price and max_price bound the amounts excluding and including VAT separately.
+    // min_price and max_price bound the amounts excluding and including VAT separately. When a
+    // bound applies to the amount excluding VAT but gives no amount including VAT, the amount
+    // including VAT is unknown.
+    let mut incl = Some(incl);
     if let Some(min) = &tariff.min_price {
-        excl = excl.max(min.excl_vat);
-        if let Some(min_incl) = min.incl_vat {
-            incl = incl.max(min_incl);
+        if excl < min.excl_vat {
+            excl = min.excl_vat;
+            incl = incl.zip(min.incl_vat).map(|(i, m)| i.max(m));
+        } else if let Some(m) = min.incl_vat {
+            incl = incl.map(|i| i.max(m));
         }
     }
     if let Some(max) = &tariff.max_price {
-        excl = excl.min(max.excl_vat);
-        if let Some(max_incl) = max.incl_vat {
-            incl = incl.min(max_incl);
+        if excl > max.excl_vat {
+            excl = max.excl_vat;
+            incl = incl.zip(max.incl_vat).map(|(i, m)| i.min(m));
+        } else if let Some(m) = max.incl_vat {
+            incl = incl.map(|i| i.min(m));
         }
     }
 
-    let hours = |ms: i64| Decimal::from(ms) / Decimal::from(MS_PER_HOUR);
+    let hours = |ms: i64| div(Decimal::from(ms), Decimal::from(MS_PER_HOUR));
     Costs {
         total_cost: Price {
             excl_vat: round(excl),
-            incl_vat: Some(round(incl)),
+            incl_vat: incl.map(round),
         },
         total_fixed_cost: fixed,
         total_energy_cost: energy.price(),

@@ -17,6 +17,8 @@ mod select;
 mod split;
 
 #[cfg(test)]
+mod oracle_cases;
+#[cfg(test)]
 mod tests;
 
 use std::str::FromStr;
@@ -100,8 +102,9 @@ pub struct Costs {
 /// `session_start`. The caller picks the tariff (e.g. the one active at session start);
 /// `start_date_time`/`end_date_time` of the tariff are not checked here.
 ///
-/// Every amount is rounded to 4 decimals at the end; `incl_vat` is always present (equal to
-/// `excl_vat` for components without `vat`). `total_reservation_cost` is always `None`: elements
+/// Every amount is rounded to 4 decimals at the end; `incl_vat` is present (equal to `excl_vat`
+/// for components without `vat`) except in `total_cost` when `min_price`/`max_price` bounds the
+/// amount excluding VAT and gives no amount including VAT. `total_reservation_cost` is always `None`: elements
 /// restricted to reservations never apply (an [`Interval`] carries no reservation).
 pub fn price(
     tariff: &Tariff,
@@ -115,8 +118,6 @@ pub fn price(
 
 /// Parse an IANA zone name (Location.time_zone); None if unknown.
 pub fn zone(name: &str) -> Option<Tz> {
-    match Tz::from_str(name.trim()) {
-        Ok(tz) => Some(tz),
-        Err(_) => None,
-    }
+    // The only error is "no such zone", which is what `None` says.
+    Tz::from_str(name.trim()).ok()
 }

@@ -31,10 +31,7 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    pub fn component<'t>(
-        tariff: &'t Tariff,
-        at: Option<(usize, usize)>,
-    ) -> Option<&'t PriceComponent> {
+    pub fn component(tariff: &Tariff, at: Option<(usize, usize)>) -> Option<&PriceComponent> {
         let (e, c) = at?;
         tariff.elements.get(e)?.price_components.get(c)
     }

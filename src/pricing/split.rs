@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use super::cost::div;
 use super::select::{Moment, Selection, select};
 use super::{Interval, Period};
 use crate::ocpi::tariffs::model::Tariff;
@@ -90,21 +91,26 @@ fn cut(
     for iv in intervals {
         let dur_ms = millis(iv.end - iv.start);
         let e = iv.energy_kwh;
-        let end_energy = cum + e;
+        let end_energy = cum.saturating_add(e);
         // (instant, cumulative energy there, exact?)
         let mut cuts: Vec<(DateTime<Utc>, Decimal, bool)> = Vec::new();
         if dur_ms > 0 {
             let from = instants.partition_point(|x| *x <= iv.start);
             for &x in instants[from..].iter().take_while(|x| **x < iv.end) {
-                let frac = Decimal::from(millis(x - iv.start)) / Decimal::from(dur_ms);
-                cuts.push((x, (cum + e * frac).round_dp(4), false));
+                let frac = div(Decimal::from(millis(x - iv.start)), Decimal::from(dur_ms));
+                cuts.push((
+                    x,
+                    cum.saturating_add(e.saturating_mul(frac)).round_dp(4),
+                    false,
+                ));
             }
             if e > Decimal::ZERO {
                 for &th in thresholds
                     .iter()
                     .filter(|th| cum < **th && **th < end_energy)
                 {
-                    let off = ((th - cum) / e * Decimal::from(dur_ms))
+                    let off = div(th.saturating_sub(cum), e)
+                        .saturating_mul(Decimal::from(dur_ms))
                         .round()
                         .to_i64()
                         .unwrap_or(0);
@@ -141,7 +147,7 @@ fn cut(
             out.push(Piece {
                 start: prev_t,
                 end: t,
-                energy_kwh: ce - prev_e,
+                energy_kwh: ce.saturating_sub(prev_e),
                 charging: iv.charging,
                 power_kw: iv.power_kw,
                 current_a: iv.current_a,
@@ -152,7 +158,7 @@ fn cut(
         out.push(Piece {
             start: prev_t,
             end: iv.end,
-            energy_kwh: end_energy - prev_e,
+            energy_kwh: end_energy.saturating_sub(prev_e),
             charging: iv.charging,
             power_kw: iv.power_kw,
             current_a: iv.current_a,
@@ -319,7 +325,7 @@ impl Agg {
             first: v,
             missing: v.is_none(),
             same: true,
-            weighted: v.unwrap_or_default() * Decimal::from(ms),
+            weighted: v.unwrap_or_default().saturating_mul(Decimal::from(ms)),
             ms,
         }
     }
@@ -331,10 +337,12 @@ impl Agg {
                 if self.first != Some(v) {
                     self.same = false;
                 }
-                self.weighted += v * Decimal::from(ms);
+                self.weighted = self
+                    .weighted
+                    .saturating_add(v.saturating_mul(Decimal::from(ms)));
             }
         }
-        self.ms += ms;
+        self.ms = self.ms.saturating_add(ms);
     }
 
     fn mean(&self) -> Option<Decimal> {
@@ -343,7 +351,7 @@ impl Agg {
         } else if self.same || self.ms <= 0 {
             self.first
         } else {
-            Some(self.weighted / Decimal::from(self.ms))
+            Some(div(self.weighted, Decimal::from(self.ms)))
         }
     }
 }
@@ -367,7 +375,7 @@ impl Open {
         let ms = millis(p.end - p.start).max(0);
         let mut o = self.clone();
         o.end = p.end;
-        o.energy_kwh += p.energy_kwh;
+        o.energy_kwh = o.energy_kwh.saturating_add(p.energy_kwh);
         o.power.add(p.power_kw, ms);
         o.current.add(p.current_a, ms);
         o
@@ -382,7 +390,10 @@ impl Open {
         if self.power.same || ms <= 0 {
             return self.power.first;
         }
-        Some(self.energy_kwh * Decimal::from(3_600_000) / Decimal::from(ms))
+        Some(div(
+            self.energy_kwh.saturating_mul(Decimal::from(3_600_000)),
+            Decimal::from(ms),
+        ))
     }
 
     fn moment(&self, session_start: DateTime<Utc>) -> Moment {
@@ -445,7 +456,7 @@ fn merge(
                 open = Some(Open::new(&p, cum, sig));
             }
         }
-        cum += p.energy_kwh;
+        cum = cum.saturating_add(p.energy_kwh);
     }
     if let Some(o) = open {
         out.push(o.into_period(tariff));

@@ -48,10 +48,10 @@ pub(super) fn pc(dimension: &str, price: f64, vat: f64, step: u32) -> Value {
     v
 }
 
-/// A stretch of a session: minutes, kWh, charging, power kW, current A.
+/// A stretch of a session: seconds, kWh, charging, power kW, current A.
 #[derive(Debug, Clone)]
 pub(super) struct Seg {
-    pub minutes: i64,
+    pub seconds: i64,
     pub kwh: Decimal,
     pub charging: bool,
     pub power: Option<Decimal>,
@@ -59,8 +59,12 @@ pub(super) struct Seg {
 }
 
 pub(super) fn charge(minutes: i64, kwh: &str) -> Seg {
+    charge_s(minutes * 60, kwh)
+}
+
+pub(super) fn charge_s(seconds: i64, kwh: &str) -> Seg {
     Seg {
-        minutes,
+        seconds,
         kwh: d(kwh),
         charging: true,
         power: None,
@@ -69,8 +73,12 @@ pub(super) fn charge(minutes: i64, kwh: &str) -> Seg {
 }
 
 pub(super) fn park(minutes: i64) -> Seg {
+    park_s(minutes * 60)
+}
+
+pub(super) fn park_s(seconds: i64) -> Seg {
     Seg {
-        minutes,
+        seconds,
         kwh: Decimal::ZERO,
         charging: false,
         power: Some(Decimal::ZERO),
@@ -97,14 +105,15 @@ pub(super) fn session(start: DateTime<Utc>, segs: &[Seg], chunk: i64) -> Vec<Int
     for s in segs {
         let mut done = 0;
         let mut given = Decimal::ZERO;
-        while done < s.minutes {
-            let len = chunk.min(s.minutes - done);
-            let energy = if done + len == s.minutes {
+        let chunk = chunk * 60;
+        while done < s.seconds {
+            let len = chunk.min(s.seconds - done);
+            let energy = if done + len == s.seconds {
                 s.kwh - given
             } else {
-                (s.kwh * Decimal::from(len) / Decimal::from(s.minutes)).round_dp(3)
+                (s.kwh * Decimal::from(len) / Decimal::from(s.seconds)).round_dp(3)
             };
-            let end = at + TimeDelta::minutes(len);
+            let end = at + TimeDelta::seconds(len);
             out.push(Interval {
                 start: at,
                 end,
@@ -639,4 +648,16 @@ fn zones() {
     assert_eq!(zone("Europe/Oslo"), Some(Tz::Europe__Oslo));
     assert_eq!(zone(" UTC "), Some(Tz::UTC));
     assert_eq!(zone("Mars/Olympus_Mons"), None);
+}
+
+#[test]
+fn absurd_amounts_saturate_instead_of_panicking() {
+    let mut tr = tariff(json!([{"price_components": [
+        pc("FLAT", 1.0, 20.0, 1), pc("ENERGY", 1.0, 20.0, 1), pc("TIME", 1.0, 20.0, 1)
+    ]}]));
+    for pc in &mut tr.elements[0].price_components {
+        pc.price = Decimal::MAX;
+    }
+    let c = run(&tr, UTC, "2024-05-06T10:00:00Z", &[charge(600, "1000000")]);
+    assert_eq!(c.total_cost.excl_vat, Decimal::MAX);
 }

@@ -44,20 +44,14 @@ fn run(input: &str, output: &str) -> Result<usize, String> {
         let Value::Object(mut case) = case else {
             return Err("a case is not a JSON object".into());
         };
-        let name = case
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
         let answer = price_case(&case).unwrap_or_else(|e| json!({ "error": e }));
         case.insert("oracle".into(), answer);
         out.push(Value::Object(case));
-        eprintln!("priced {name}");
     }
     let count = out.len();
-    let mut text = serde_json::to_string_pretty(&Value::Array(out))
-        .map_err(|e| format!("writing JSON: {e}"))?;
-    text.push('\n');
+    // One case per line, as the hub's test writes it: compact, yet a diff names the cases.
+    let lines: Vec<String> = out.iter().map(Value::to_string).collect();
+    let text = format!("[\n{}\n]\n", lines.join(",\n"));
     std::fs::write(output, text).map_err(|e| format!("writing {output}: {e}"))?;
     Ok(count)
 }
@@ -78,22 +72,20 @@ fn price_case(case: &Map<String, Value>) -> Result<Value, String> {
     let tariff = tariff::parse_with_version(&tariff_json, Version::V221)
         .map_err(|e| format!("tariff: {e}"))?;
     let cdr = cdr::parse_with_version(&cdr_json, Version::V221).map_err(|e| format!("cdr: {e}"))?;
-    let report = cdr::price(
-        &cdr.cdr,
-        price::TariffSource::single(tariff.tariff),
-        tz,
-    )
-    .map_err(|set| {
-        let (error, _) = set.into_parts();
-        format!("pricing: {} at {}", error.warning(), error.element().path())
-    })?;
+    let report =
+        cdr::price(&cdr.cdr, price::TariffSource::single(tariff.tariff), tz).map_err(|set| {
+            let (error, _) = set.into_parts();
+            format!("pricing: {} at {}", error.warning(), error.element().path())
+        })?;
     let (report, warnings) = report.into_parts();
 
+    // Volumes with more than 4 decimals (durations in hours) are expected: not reported.
     let warnings: Vec<Value> = warnings
         .path_id_map()
         .into_iter()
         .flat_map(|(path, ids)| {
             ids.into_iter()
+                .filter(|id| id.as_str() != "excessive_precision")
                 .map(move |id| Value::String(format!("{path}: {id}")))
         })
         .collect();
