@@ -176,11 +176,14 @@ pub struct UsageRow {
     /// Seconds from start to stop (or to now while running).
     pub duration_secs: Option<i64>,
     /// kWh, from the OCPI session (meter readings).
+    #[serde(with = "crate::ocpi::locations::model::decimal_json::option")]
     #[schema(value_type = Option<f64>)]
     pub energy_kwh: Option<Decimal>,
     /// Excluding VAT, in `currency`.
+    #[serde(with = "crate::ocpi::locations::model::decimal_json::option")]
     #[schema(value_type = Option<f64>)]
     pub cost_excl_vat: Option<Decimal>,
+    #[serde(with = "crate::ocpi::locations::model::decimal_json::option")]
     #[schema(value_type = Option<f64>)]
     pub cost_incl_vat: Option<Decimal>,
     pub currency: Option<String>,
