@@ -69,4 +69,4 @@ pub fn credited(conn: &mut DbConnection, cc: &str, pid: &str, id: &str) -> Resul
     Ok(n > 0)
 }
 
-crate::db::owned_pages!(cdrs, CdrRow);
+crate::db::owned_pages!(cdrs, CdrRow, emsp_country_code, emsp_party_id);

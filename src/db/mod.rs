@@ -220,13 +220,13 @@ pub struct PageQuery {
     pub after: Option<(chrono::NaiveDateTime, String)>,
 }
 
-/// `count` and `page` of a table of objects readable only by their eMSP (`emsp_country_code`,
-/// `emsp_party_id` among `owners`), ordered by `(last_updated, key)` under the page contract.
+/// `count` and `page` of a table of objects readable only by their owner (`$cc`, `$pid` among
+/// `owners`; `None`: by everyone), ordered by `(last_updated, key)` under the page contract.
 macro_rules! owned_pages {
-    ($table:ident, $row:ty) => {
+    ($table:ident, $row:ty, $cc:ident, $pid:ident) => {
         fn filtered<'a>(
             q: &$crate::db::PageQuery,
-            owners: &[(String, String)],
+            owners: Option<&[(String, String)]>,
         ) -> $table::BoxedQuery<'a, <$crate::db::DbConnection as diesel::Connection>::Backend> {
             let mut f = $table::table.into_boxed();
             let mut any: Option<
@@ -238,19 +238,18 @@ macro_rules! owned_pages {
                         >,
                 >,
             > = None;
-            for (cc, pid) in owners {
-                let one = $table::emsp_country_code
-                    .eq(cc.clone())
-                    .and($table::emsp_party_id.eq(pid.clone()));
+            for (cc, pid) in owners.unwrap_or_default() {
+                let one = $table::$cc.eq(cc.clone()).and($table::$pid.eq(pid.clone()));
                 any = Some(match any {
                     None => Box::new(one),
                     Some(prev) => Box::new(prev.or(one)),
                 });
             }
-            match any {
-                Some(cond) => f = f.filter(cond),
+            match (any, owners) {
+                (Some(cond), _) => f = f.filter(cond),
+                (None, None) => {}
                 // No role, no rows.
-                None => f = f.filter($table::key.ne($table::key)),
+                (None, Some(_)) => f = f.filter($table::key.ne($table::key)),
             }
             if let Some(from) = q.date_from {
                 f = f.filter($table::last_updated.ge(from));
@@ -264,7 +263,7 @@ macro_rules! owned_pages {
         pub fn count(
             conn: &mut $crate::db::DbConnection,
             q: &$crate::db::PageQuery,
-            owners: &[(String, String)],
+            owners: Option<&[(String, String)]>,
         ) -> Result<i64, $crate::db::DbError> {
             Ok(filtered(q, owners).count().get_result(conn)?)
         }
@@ -272,7 +271,7 @@ macro_rules! owned_pages {
         pub fn page(
             conn: &mut $crate::db::DbConnection,
             q: &$crate::db::PageQuery,
-            owners: &[(String, String)],
+            owners: Option<&[(String, String)]>,
         ) -> Result<Vec<$row>, $crate::db::DbError> {
             let mut f = filtered(q, owners);
             let mut offset = q.offset;

@@ -96,4 +96,4 @@ pub fn set_preferences(conn: &mut DbConnection, key: &str, json: &str) -> Result
     Ok(())
 }
 
-crate::db::owned_pages!(sessions, SessionRow);
+crate::db::owned_pages!(sessions, SessionRow, emsp_country_code, emsp_party_id);

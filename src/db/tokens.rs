@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::tokens;
-use super::{DbConnection, DbError, PageQuery};
+use super::{DbConnection, DbError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tokens)]
@@ -79,33 +79,4 @@ pub fn upsert(conn: &mut DbConnection, row: &TokenRow) -> Result<bool, DbError> 
     }
 }
 
-fn filtered<'a>(q: &PageQuery) -> tokens::BoxedQuery<'a, <DbConnection as Connection>::Backend> {
-    let mut f = tokens::table.into_boxed();
-    if let Some(from) = q.date_from {
-        f = f.filter(tokens::last_updated.ge(from));
-    }
-    if let Some(to) = q.date_to {
-        f = f.filter(tokens::last_updated.lt(to));
-    }
-    f
-}
-
-pub fn count(conn: &mut DbConnection, q: &PageQuery) -> Result<i64, DbError> {
-    Ok(filtered(q).count().get_result(conn)?)
-}
-
-pub fn page(conn: &mut DbConnection, q: &PageQuery) -> Result<Vec<TokenRow>, DbError> {
-    let mut f = filtered(q);
-    let mut offset = q.offset;
-    if let Some((ts, key)) = &q.after {
-        f = f
-            .filter(tokens::last_updated.ge(*ts))
-            .filter(tokens::last_updated.gt(*ts).or(tokens::key.gt(key.clone())));
-        offset = 0;
-    }
-    Ok(f.select(TokenRow::as_select())
-        .order((tokens::last_updated.asc(), tokens::key.asc()))
-        .offset(offset)
-        .limit(q.limit)
-        .load(conn)?)
-}
+crate::db::owned_pages!(tokens, TokenRow, country_code, party_id);

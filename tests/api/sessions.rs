@@ -358,7 +358,7 @@ async fn ocpp_transactions_become_sessions_and_priced_cdrs_at_the_tokens_emsp_on
                 limit: 10,
                 ..Default::default()
             };
-            ocpi_hub::db::cdrs::page(c, &q, &[("DE".into(), "EMS".into())])
+            ocpi_hub::db::cdrs::page(c, &q, Some(&[("DE".into(), "EMS".into())]))
         })
         .await
         .unwrap();
@@ -506,6 +506,10 @@ async fn a_running_session_takes_charging_preferences_and_a_second_emsp_sees_non
         )
         .await;
     assert_eq!(body_json(r).await["status_code"], 2001);
+    // An eMSP pulling tokens gets its own only (CPO partners get all).
+    let r = h.app.get("/ocpi/2.2.1/sender/tokens", &h.oth_c).await;
+    assert_eq!(r.headers()["x-total-count"], "1");
+    assert_eq!(body_json(r).await["data"][0]["uid"], "TOK-2");
     // Another eMSP cannot read it by id walking.
     let r = h
         .app

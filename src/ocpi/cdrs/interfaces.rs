@@ -39,7 +39,12 @@ pub async fn list(
     let owners = owners(&caller);
     let (rows, total) = state
         .db
-        .read(move |c| Ok((store::page(c, &q, &owners)?, store::count(c, &q, &owners)?)))
+        .read(move |c| {
+            Ok((
+                store::page(c, &q, Some(&owners))?,
+                store::count(c, &q, Some(&owners))?,
+            ))
+        })
         .await?;
     let rows = rows
         .into_iter()

@@ -243,7 +243,8 @@ pub async fn patch(
     Ok(OcpiResponse::empty())
 }
 
-/// Sender: a page of tokens of every eMSP, oldest change first.
+/// Sender: a page of tokens, oldest change first: every eMSP's for a CPO partner, only its own
+/// for any other caller.
 #[utoipa::path(get, path = "/ocpi/2.2.1/sender/tokens", tag = "tokens",
     params(
         ("date_from" = Option<String>, Query, description = "last_updated >= date_from"),
@@ -255,13 +256,22 @@ pub async fn patch(
     security(("ocpi_token" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
-    _caller: RoutedCaller,
+    caller: RoutedCaller,
     page: Pagination,
 ) -> Result<OcpiResponse<Vec<Box<serde_json::value::RawValue>>>, AppError> {
     let q = page.query.clone();
+    let platform = caller.caller.platform.id.clone();
+    let own = crate::ocpi::sessions::interfaces::owners(&caller);
     let (rows, total) = state
         .db
-        .read(move |c| Ok((store::page(c, &q)?, store::count(c, &q)?)))
+        .read(move |c| {
+            // CPOs (and hubs) get every eMSP's tokens; any other party only its own.
+            let cpo = crate::db::platforms::roles_of(c, &platform)?
+                .iter()
+                .any(|r| r.role == "CPO" || r.role == "HUB");
+            let owners = (!cpo).then_some(own.as_slice());
+            Ok((store::page(c, &q, owners)?, store::count(c, &q, owners)?))
+        })
         .await?;
     let rows = rows
         .into_iter()
