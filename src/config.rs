@@ -79,6 +79,9 @@ pub struct Settings {
     pub authorize_timeout_ms: u64,
     /// How long the hub waits for a charge point's answer to its calls.
     pub ocpp_call_timeout_secs: u64,
+    /// How long an OCPI command may take (START_SESSION: until the transaction starts); the
+    /// `timeout` of every CommandResponse.
+    pub command_timeout_secs: u64,
     /// Days the OCPP message log keeps messages (0: no log).
     pub ocpp_message_log_days: u32,
     /// Heartbeat interval told to charge points at boot.
@@ -210,6 +213,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "how long the hub waits for a charge point's answer",
     ),
     (
+        "HUB_COMMAND_TIMEOUT_SECS",
+        "how long an OCPI command may take (the CommandResponse timeout)",
+    ),
+    (
         "HUB_LIST_CACHE_MS",
         "how long list pages reuse the ordered keys of their query",
     ),
@@ -249,6 +256,7 @@ impl Default for Settings {
             ocpp_authorize: AuthorizePolicy::Tokens,
             authorize_timeout_ms: 3000,
             ocpp_call_timeout_secs: 30,
+            command_timeout_secs: 60,
             ocpp_message_log_days: 7,
             ocpp_heartbeat_secs: 300,
             ocpp_ping_secs: 30,
@@ -474,6 +482,9 @@ impl Settings {
         }
         if let Some(v) = get("HUB_OCPP_HEARTBEAT_SECS") {
             s.ocpp_heartbeat_secs = parse_range("HUB_OCPP_HEARTBEAT_SECS", v, 10, 86_400)?;
+        }
+        if let Some(v) = get("HUB_COMMAND_TIMEOUT_SECS") {
+            s.command_timeout_secs = parse_range("HUB_COMMAND_TIMEOUT_SECS", v, 1, 3600)?;
         }
         if let Some(v) = get("HUB_OCPP_CALL_TIMEOUT_SECS") {
             s.ocpp_call_timeout_secs = parse_range("HUB_OCPP_CALL_TIMEOUT_SECS", v, 1, 600)?;

@@ -106,6 +106,8 @@ impl Modify for DeeperLevels {
         crate::ocpi::cdrs::interfaces::list,
         crate::ocpi::cdrs::interfaces::post,
         crate::ocpi::cdrs::interfaces::get,
+        crate::ocpi::commands::interfaces::receive,
+        crate::ocpi::commands::interfaces::result,
         crate::admin::cdrs::credit,
         crate::admin::cdrs::usage,
         crate::admin::cdrs::export_csv,

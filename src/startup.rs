@@ -235,6 +235,9 @@ impl Application {
                 .await
         });
         let relay = tokio::spawn(crate::ocpp::relay::serve(self.state.clone()));
+        let expiry = tokio::spawn(crate::ocpi::commands::service::expire_reservations(
+            self.state.clone(),
+        ));
         let ocpp = self.ocpp_server.handle();
         let ocpp_task = tokio::spawn(self.ocpp_server);
         let result = self.server.await;
@@ -244,6 +247,7 @@ impl Application {
         worker.abort();
         log_writer.abort();
         relay.abort();
+        expiry.abort();
         ocpp.stop(false).await;
         ocpp_task.abort();
         result
@@ -293,7 +297,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(ocpi::tariffs::interfaces::routes)
         .configure(ocpi::tokens::interfaces::routes)
         .configure(ocpi::sessions::interfaces::routes)
-        .configure(ocpi::cdrs::interfaces::routes);
+        .configure(ocpi::cdrs::interfaces::routes)
+        .configure(ocpi::commands::interfaces::routes);
 }
 
 /// Liveness: the process serves HTTP.

@@ -259,25 +259,18 @@ pub async fn start(
     id: web::Path<String>,
     body: OcpiJson<StartRequest>,
 ) -> Result<OcpiResponse<CommandAnswer>, AppError> {
-    use crate::ocpp::frame::Version;
     let (id, b) = (id.into_inner(), body.into_inner());
-    match version_of(&state, &id).await? {
-        Version::V16 => {
-            let mut p = serde_json::json!({"idTag": b.id_token});
-            if let Some(e) = b.evse_id {
-                p["connectorId"] = e.into();
-            }
-            send(&state, &id, "RemoteStartTransaction", p).await
-        }
-        Version::V201 => {
-            let remote_start_id: u32 = rand::random::<u32>() >> 1;
-            let mut p = serde_json::json!({"idToken": {"idToken": b.id_token, "type": "Central"}, "remoteStartId": remote_start_id});
-            if let Some(e) = b.evse_id {
-                p["evseId"] = e.into();
-            }
-            send(&state, &id, "RequestStartTransaction", p).await
-        }
-    }
+    let v = version_of(&state, &id).await?;
+    // The same calls as an OCPI START_SESSION; the operator's token is a central one.
+    let remote_start_id = i64::from(rand::random::<u32>() >> 1);
+    let (action, p) = crate::ocpi::commands::service::start_payload(
+        v,
+        &b.id_token,
+        crate::ocpi::tokens::model::TokenType::AppUser,
+        b.evse_id.map(i64::from),
+        remote_start_id,
+    );
+    send(&state, &id, action, p).await
 }
 
 /// Stop a transaction (1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction).
@@ -295,31 +288,13 @@ pub async fn stop(
     id: web::Path<String>,
     body: OcpiJson<StopRequest>,
 ) -> Result<OcpiResponse<CommandAnswer>, AppError> {
-    use crate::ocpp::frame::Version;
     let (id, b) = (id.into_inner(), body.into_inner());
-    match version_of(&state, &id).await? {
-        Version::V16 => {
-            let tx: i64 = b.transaction_id.parse().map_err(|_| {
-                AppError::invalid("field `transactionId`: OCPP 1.6 transaction ids are integers")
-            })?;
-            send(
-                &state,
-                &id,
-                "RemoteStopTransaction",
-                serde_json::json!({"transactionId": tx}),
-            )
-            .await
-        }
-        Version::V201 => {
-            send(
-                &state,
-                &id,
-                "RequestStopTransaction",
-                serde_json::json!({"transactionId": b.transaction_id}),
-            )
-            .await
-        }
-    }
+    let v = version_of(&state, &id).await?;
+    let (action, p) = crate::ocpi::commands::service::stop_payload(v, &b.transaction_id)
+        .ok_or_else(|| {
+            AppError::invalid("field `transactionId`: OCPP 1.6 transaction ids are integers")
+        })?;
+    send(&state, &id, action, p).await
 }
 
 /// Reset the charge point.

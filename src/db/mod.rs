@@ -3,6 +3,7 @@
 
 pub mod cdrs;
 pub mod chargers;
+pub mod commands;
 pub mod dialect;
 pub mod keys;
 pub mod list_cache;

@@ -167,6 +167,7 @@ diesel::table! {
         auth_method -> Nullable<Text>,
         authorization_reference -> Nullable<Text>,
         authorized -> Nullable<Bool>,
+        token_object -> Nullable<Text>,
     }
 }
 
@@ -300,5 +301,50 @@ diesel::table! {
         emsp_location -> Nullable<Text>,
         last_updated -> Timestamp,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    commands (id) {
+        id -> Text,
+        command -> Text,
+        platform_id -> Text,
+        emsp_country_code -> Text,
+        emsp_party_id -> Text,
+        response_url -> Text,
+        request -> Text,
+        charger_id -> Nullable<Text>,
+        evse_id -> Nullable<BigInt>,
+        connector_id -> Nullable<BigInt>,
+        token_uid -> Nullable<Text>,
+        remote_start_id -> Nullable<BigInt>,
+        forwarded_to -> Nullable<Text>,
+        state -> Text,
+        result -> Nullable<Text>,
+        transaction_ref -> Nullable<BigInt>,
+        deadline -> Timestamp,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reservations (id) {
+        id -> BigInt,
+        emsp_country_code -> Text,
+        emsp_party_id -> Text,
+        reservation_id -> Text,
+        location_id -> Text,
+        evse_uid -> Text,
+        charger_id -> Text,
+        evse_id -> BigInt,
+        token -> Text,
+        token_uid -> Text,
+        response_url -> Text,
+        platform_id -> Text,
+        expires_at -> Timestamp,
+        state -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }

@@ -37,6 +37,9 @@ pub struct Transaction {
     pub authorization_reference: Option<String>,
     /// Whether the decision on the token let it charge.
     pub authorized: Option<bool>,
+    /// The Token (JSON) of a transaction started by an OCPI command.
+    #[serde(skip)]
+    pub token_object: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -370,4 +373,22 @@ pub fn event_payloads(
         .select(ocpp_transaction_events::payload)
         .order(ocpp_transaction_events::id.asc())
         .load(conn)?)
+}
+
+/// Tie a transaction to the command that started it: its token, COMMAND and the reference.
+pub fn set_command(
+    conn: &mut DbConnection,
+    id: i64,
+    token_json: &str,
+    reference: Option<&str>,
+) -> Result<(), DbError> {
+    diesel::update(ocpp_transactions::table.find(id))
+        .set((
+            ocpp_transactions::token_object.eq(token_json),
+            ocpp_transactions::auth_method.eq("COMMAND"),
+            ocpp_transactions::authorization_reference.eq(reference),
+            ocpp_transactions::authorized.eq(true),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod cdrs;
 pub mod client;
+pub mod commands;
 pub mod credentials;
 pub mod hubclientinfo;
 pub mod import;

@@ -61,6 +61,7 @@ pub const MODULES: &[(&str, InterfaceRole, &str)] = &[
     ("sessions", InterfaceRole::Receiver, "/receiver/sessions"),
     ("cdrs", InterfaceRole::Sender, "/sender/cdrs"),
     ("cdrs", InterfaceRole::Receiver, "/receiver/cdrs"),
+    ("commands", InterfaceRole::Receiver, "/receiver/commands"),
 ];
 
 pub fn details(public_url: &str) -> Result<VersionDetails, AppError> {

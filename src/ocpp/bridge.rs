@@ -92,14 +92,19 @@ pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<En
     let Some(t) = store::by_ref(conn, tx)? else {
         return Ok(false);
     };
-    let Some(token_key) = t.token_key.clone() else {
-        return Ok(false);
+    // The token: a command's (kept on the transaction), else the stored one.
+    let object = match (&t.token_object, &t.token_key) {
+        (Some(o), _) => o.clone(),
+        (None, Some(key)) => match tokens::get(conn, key)? {
+            Some(row) => row.object,
+            None => return Ok(false),
+        },
+        (None, None) => return Ok(false),
     };
-    let Some(token_row) = tokens::get(conn, &token_key)? else {
-        return Ok(false);
-    };
-    let token: Token = serde_json::from_str(&token_row.object)
-        .map_err(|e| DbError::Other(format!("stored token unreadable: {e}")))?;
+    let token: Token = serde_json::from_str(&object)
+        .map_err(|e| DbError::Other(format!("token unreadable: {e}")))?;
+    let owner_cc = token.country_code.as_str().to_ascii_uppercase();
+    let owner_pid = token.party_id.as_str().to_ascii_uppercase();
     let existing = sessions::of_transaction(conn, tx)?;
     let snapshot = match existing.as_ref().and_then(|r| r.snapshot.as_deref()) {
         Some(s) => serde_json::from_str(s)
@@ -224,8 +229,8 @@ pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<En
         country_code: cfg.own.country_code.clone(),
         party_id: cfg.own.party_id.clone(),
         id: id.clone(),
-        emsp_country_code: token_row.country_code.clone(),
-        emsp_party_id: token_row.party_id.clone(),
+        emsp_country_code: owner_cc.clone(),
+        emsp_party_id: owner_pid.clone(),
         status: status.as_str().to_string(),
         object,
         transaction_ref: Some(tx),
@@ -245,8 +250,8 @@ pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<En
     sessions::upsert(conn, &row)?;
 
     let owner = PartyRef {
-        country_code: token_row.country_code.clone(),
-        party_id: token_row.party_id.clone(),
+        country_code: owner_cc,
+        party_id: owner_pid,
     };
     let path = format!("/{}/{}/{}", cfg.own.country_code, cfg.own.party_id, id);
     let prefix_kept = pushed.len() <= closed && pushed[..] == session_periods[..pushed.len()];

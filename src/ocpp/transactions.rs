@@ -42,23 +42,73 @@ async fn decide(
     Some(authorize::decide(ctx.state, ctx.charger_id, uid, kind, evse).await)
 }
 
+/// The active reservation of the EVSE, and whether it is for this token.
+async fn reservation(
+    ctx: &Ctx<'_>,
+    evse: Option<i64>,
+    uid: Option<&str>,
+) -> Option<(crate::db::commands::Reservation, bool)> {
+    let (evse, uid) = (evse?, uid?.to_ascii_uppercase());
+    let charger = ctx.charger_id.to_string();
+    let r = ctx
+        .state
+        .db
+        .read(move |c| crate::db::commands::active_on(c, &charger, evse))
+        .await
+        .ok()
+        .flatten()?;
+    let mine = r.token_uid == uid;
+    Some((r, mine))
+}
+
+/// An EVSE reserved for another token refuses this one; the reserving token uses it up.
+fn apply_reservation(
+    d: Option<Decision>,
+    r: &Option<(crate::db::commands::Reservation, bool)>,
+) -> Option<Decision> {
+    match (d, r) {
+        (Some(d), Some((_, false))) => Some(Decision {
+            allowed: Some(crate::ocpi::tokens::model::AllowedType::Blocked),
+            ..d
+        }),
+        (d, _) => d,
+    }
+}
+
+async fn use_reservation(ctx: &Ctx<'_>, r: Option<(crate::db::commands::Reservation, bool)>) {
+    if let Some((r, true)) = r {
+        crate::ocpi::commands::service::release(ctx.state, &r, crate::db::commands::USED).await;
+    }
+}
+
 /// Keep on the transaction how its token was decided, for the session and CDR.
 fn record_decision(
     c: &mut crate::db::DbConnection,
     tx: i64,
     d: Option<&Decision>,
 ) -> Result<(), crate::db::DbError> {
-    match d {
-        Some(d) => store::set_authorization(
-            c,
-            tx,
-            d.token_key.as_deref(),
-            d.method,
-            d.reference.as_deref(),
-            d.is_allowed(),
-        ),
-        None => Ok(()),
+    let Some(d) = d else {
+        return Ok(());
+    };
+    if let Some(id) = &d.command_id
+        && let Some(cmd) = crate::db::commands::get(c, id)?
+    {
+        // The command's token (not necessarily in the tokens store) and its reference.
+        let request: Value = serde_json::from_str(&cmd.request).unwrap_or(Value::Null);
+        let t = store::by_ref(c, tx)?;
+        if t.is_some_and(|t| t.token_object.is_none()) {
+            store::set_command(c, tx, &request["token"].to_string(), d.reference.as_deref())?;
+        }
+        return crate::db::commands::set_transaction(c, id, tx);
     }
+    store::set_authorization(
+        c,
+        tx,
+        d.token_key.as_deref(),
+        d.method,
+        d.reference.as_deref(),
+        d.is_allowed(),
+    )
 }
 
 /// `idTokenInfo` (2.0.1): the status, and the group of the token when it has one.
@@ -142,50 +192,59 @@ pub async fn handle(
             let connector = i(&p, "connectorId");
             let tag = s(&p, "idTag");
             let decision = decide(ctx, tag.as_deref().map(|t| (t, None)), connector).await;
+            let reserved = reservation(ctx, connector, tag.as_deref()).await;
+            let decision = apply_reservation(decision, &reserved);
             let info = decision.as_ref().map(id_tag_info);
+            let allowed = decision.as_ref().is_some_and(Decision::is_allowed);
             let auth = decision.clone();
             let meter_start = i(&p, "meterStart").map(|m| m.to_string());
-            db.write(move |c| {
-                let t = match connector {
-                    Some(cn) => store::find_start(c, &charger, cn, started)?,
-                    None => None,
-                };
-                let t = match t {
-                    Some(t) => t,
-                    None => {
-                        let t = store::create(
-                            c,
-                            &charger,
-                            None,
-                            "ocpp1.6",
-                            connector,
-                            connector,
-                            tag.as_deref().map(|t| (t, "ISO14443")),
-                            Some(started),
-                            meter_start.as_deref(),
-                        )?;
-                        store::add_event(
-                            c,
-                            t.id,
-                            "StartTransaction",
-                            Some("Started"),
-                            None,
-                            started,
-                            &raw,
-                        )?;
-                        t
-                    }
-                };
-                record_decision(c, t.id, auth.as_ref())?;
-                let pushed = bridge::sync(c, &cfg, t.id)?;
-                Ok((t.id, pushed))
-            })
-            .await
-            .map(|(tx, pushed)| {
-                wake(ctx, pushed);
-                json!({"transactionId": tx, "idTagInfo": info.unwrap_or_else(|| json!({"status": "Invalid"}))})
-            })
-            .map_err(|e| failed(id, e))
+            let stored = db
+                .write(move |c| {
+                    let t = match connector {
+                        Some(cn) => store::find_start(c, &charger, cn, started)?,
+                        None => None,
+                    };
+                    let t = match t {
+                        Some(t) => t,
+                        None => {
+                            let t = store::create(
+                                c,
+                                &charger,
+                                None,
+                                "ocpp1.6",
+                                connector,
+                                connector,
+                                tag.as_deref().map(|t| (t, "ISO14443")),
+                                Some(started),
+                                meter_start.as_deref(),
+                            )?;
+                            store::add_event(
+                                c,
+                                t.id,
+                                "StartTransaction",
+                                Some("Started"),
+                                None,
+                                started,
+                                &raw,
+                            )?;
+                            t
+                        }
+                    };
+                    record_decision(c, t.id, auth.as_ref())?;
+                    let pushed = bridge::sync(c, &cfg, t.id)?;
+                    Ok((t.id, pushed))
+                })
+                .await;
+            match stored {
+                Ok((tx, pushed)) => {
+                    wake(ctx, pushed);
+                    use_reservation(ctx, reserved.filter(|_| allowed)).await;
+                    Ok(
+                        json!({"transactionId": tx, "idTagInfo": info.unwrap_or_else(|| json!({"status": "Invalid"}))}),
+                    )
+                }
+                Err(e) => Err(failed(id, e)),
+            }
         }
         (Version::V16, "StopTransaction") => {
             let ended = at(&p);
@@ -279,48 +338,62 @@ pub async fn handle(
                 evse,
             )
             .await;
+            let reserved = if event == "Ended" {
+                None
+            } else {
+                reservation(ctx, evse, token.as_ref().map(|(u, _)| u.as_str())).await
+            };
+            let decision = apply_reservation(decision, &reserved);
+            let allowed = decision.as_ref().is_some_and(Decision::is_allowed);
             let auth = decision.clone();
             let samples = p
                 .get("meterValue")
                 .map(|d| meter::samples(d, true))
                 .unwrap_or_default();
             let stopped_reason = s(&info, "stoppedReason").or(Some("Local".into()));
-            db.write(move |c| {
-                let t = store::get_or_create(c, &charger, &tx_id, "ocpp2.0.1", evse, connector)?;
-                if let Some(n) = seq
-                    && store::has_event(c, t.id, n)?
-                {
-                    return Ok(false);
-                }
-                store::add_event(c, t.id, "TransactionEvent", Some(&event), seq, when, &raw)?;
-                store::add_meter_values(c, Some(t.id), &charger, evse.or(t.evse_id), &samples)?;
-                let register = energy_register(&samples);
-                let mut u = TransactionUpdate {
-                    evse_id: evse,
-                    connector_id: connector,
-                    id_token: token,
-                    seq_no: seq,
-                    ..Default::default()
-                };
-                match event.as_str() {
-                    "Started" => {
-                        u.started_at = Some(when);
-                        u.meter_start_wh = register;
+            let stored = db
+                .write(move |c| {
+                    let t =
+                        store::get_or_create(c, &charger, &tx_id, "ocpp2.0.1", evse, connector)?;
+                    if let Some(n) = seq
+                        && store::has_event(c, t.id, n)?
+                    {
+                        return Ok(false);
                     }
-                    "Ended" => u.ended = Some((when, register, stopped_reason)),
-                    _ => {}
+                    store::add_event(c, t.id, "TransactionEvent", Some(&event), seq, when, &raw)?;
+                    store::add_meter_values(c, Some(t.id), &charger, evse.or(t.evse_id), &samples)?;
+                    let register = energy_register(&samples);
+                    let mut u = TransactionUpdate {
+                        evse_id: evse,
+                        connector_id: connector,
+                        id_token: token,
+                        seq_no: seq,
+                        ..Default::default()
+                    };
+                    match event.as_str() {
+                        "Started" => {
+                            u.started_at = Some(when);
+                            u.meter_start_wh = register;
+                        }
+                        "Ended" => u.ended = Some((when, register, stopped_reason)),
+                        _ => {}
+                    }
+                    store::update(c, &t, &u)?;
+                    record_decision(c, t.id, auth.as_ref())?;
+                    bridge::sync(c, &cfg, t.id)
+                })
+                .await;
+            match stored {
+                Ok(pushed) => {
+                    wake(ctx, pushed);
+                    use_reservation(ctx, reserved.filter(|_| allowed)).await;
+                    Ok(match &decision {
+                        Some(d) => json!({"idTokenInfo": id_token_info(d)}),
+                        None => json!({}),
+                    })
                 }
-                store::update(c, &t, &u)?;
-                record_decision(c, t.id, auth.as_ref())?;
-                bridge::sync(c, &cfg, t.id)
-            })
-            .await
-            .map(|pushed| wake(ctx, pushed))
-            .map(|()| match &decision {
-                Some(d) => json!({"idTokenInfo": id_token_info(d)}),
-                None => json!({}),
-            })
-            .map_err(|e| failed(id, e))
+                Err(e) => Err(failed(id, e)),
+            }
         }
         _ => return None,
     };

@@ -242,8 +242,18 @@ async fn send(
     p: &platforms::Platform,
     roles: &[platforms::RoleRow],
 ) -> Outcome {
-    let Some(base) = receiver_endpoint(p.endpoints.as_deref(), &d.module) else {
-        return Outcome::Refused(format!("partner has no {} RECEIVER endpoint", d.module));
+    // A full URL (a command's `response_url`) is used as it is; otherwise the path is appended
+    // to the partner's RECEIVER endpoint of the module.
+    let absolute = d.path.starts_with("https://") || d.path.starts_with("http://");
+    let base = if absolute {
+        String::new()
+    } else {
+        match receiver_endpoint(p.endpoints.as_deref(), &d.module) {
+            Some(b) => b,
+            None => {
+                return Outcome::Refused(format!("partner has no {} RECEIVER endpoint", d.module));
+            }
+        }
     };
     let Some(sealed) = &p.their_token else {
         return Outcome::Refused("partner token missing".into());

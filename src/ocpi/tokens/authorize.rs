@@ -42,6 +42,8 @@ pub struct Decision {
     /// OCPI AuthMethod: WHITELIST (decided from the store) or AUTH_REQUEST (asked the eMSP).
     pub method: &'static str,
     pub reference: Option<String>,
+    /// The OCPI START_SESSION that sent this token to this charge point, when there is one.
+    pub command_id: Option<String>,
 }
 
 impl Decision {
@@ -52,6 +54,7 @@ impl Decision {
             group_id: None,
             method: "WHITELIST",
             reference: None,
+            command_id: None,
         }
     }
 
@@ -155,6 +158,10 @@ pub async fn decide(
     ocpp_type: Option<&str>,
     evse: Option<i64>,
 ) -> Decision {
+    // A token an eMSP sent in a START_SESSION for this charge point is not asked about again.
+    if let Some(d) = from_command(state, charger, uid).await {
+        return d;
+    }
     match state.settings.ocpp_authorize {
         AuthorizePolicy::AcceptAll => {
             return Decision {
@@ -176,6 +183,30 @@ pub async fn decide(
     let d = decide_now(state, charger, uid, ocpp_type, evse).await;
     state.recent_authorizations.put(charger, uid, &d);
     d
+}
+
+/// The decision a recent START_SESSION made for this token at this charge point.
+async fn from_command(state: &AppState, charger: &str, uid: &str) -> Option<Decision> {
+    let since = crate::db::now()
+        - chrono::Duration::minutes(crate::ocpi::commands::service::COMMAND_TOKEN_TRUST_MINUTES);
+    let (cid, u) = (charger.to_string(), uid.to_string());
+    let cmd = state
+        .db
+        .read(move |c| crate::db::commands::recent_start(c, &cid, &u, None, since))
+        .await
+        .ok()
+        .flatten()?;
+    let request: serde_json::Value = serde_json::from_str(&cmd.request).ok()?;
+    Some(Decision {
+        allowed: Some(AllowedType::Allowed),
+        token_key: None,
+        group_id: request["token"]["group_id"].as_str().map(str::to_string),
+        method: "COMMAND",
+        reference: request["authorization_reference"]
+            .as_str()
+            .map(str::to_string),
+        command_id: Some(cmd.id),
+    })
 }
 
 async fn decide_now(
@@ -215,6 +246,7 @@ async fn decide_now(
         group_id: group_id.clone(),
         method: "WHITELIST",
         reference: None,
+        command_id: None,
     };
     let from_store = stored_answer(&row);
     if store_decides(&row) {
@@ -237,6 +269,7 @@ async fn decide_now(
             group_id,
             method: "AUTH_REQUEST",
             reference: info.authorization_reference.map(|r| r.as_str().to_string()),
+            command_id: None,
         },
         Err(AskError::Unknown) => Decision::unknown(),
         Err(AskError::Timeout(why) | AskError::Unreachable(why)) => {

@@ -1,0 +1,3 @@
+ALTER TABLE ocpp_transactions DROP COLUMN token_object;
+DROP TABLE reservations;
+DROP TABLE commands;
