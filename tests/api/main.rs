@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real hub, a real database, wiremock partners.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod commands;
 mod credentials;
 mod interop;
 mod locations;

@@ -16,7 +16,7 @@ use crate::locations::{connector, drained};
 use crate::ocpp::{PASSWORD, Ws, add_charger, ask, open};
 use crate::support::{FakePartner, TestApp, body_json, spawn_app_with};
 
-fn ok() -> ResponseTemplate {
+pub fn ok() -> ResponseTemplate {
     ResponseTemplate::new(200)
         .set_body_json(json!({"status_code": 1000, "timestamp": "2026-01-01T00:00:00Z"}))
 }
@@ -80,17 +80,17 @@ fn location(chargers: &[&str]) -> Value {
     })
 }
 
-struct Hub {
-    app: TestApp,
-    ems_c: String,
-    ems: FakePartner,
-    oth_c: String,
-    oth: FakePartner,
+pub struct Hub {
+    pub app: TestApp,
+    pub ems_c: String,
+    pub ems: FakePartner,
+    pub oth_c: String,
+    pub oth: FakePartner,
 }
 
 /// A hub with two eMSPs (DE/EMS, DE/OTH), tariff T1, location LOC-S with `chargers`, and
 /// token TOK-1 of DE/EMS (and TOK-2 of DE/OTH).
-async fn hub(chargers: &[&str], tweak: impl FnOnce(&mut ocpi_hub::config::Settings)) -> Hub {
+pub async fn hub(chargers: &[&str], tweak: impl FnOnce(&mut ocpi_hub::config::Settings)) -> Hub {
     let app = spawn_app_with(|s| {
         s.outbox_backoff_base_ms = 20;
         s.outbox_poll_ms = 50;
@@ -131,7 +131,7 @@ async fn hub(chargers: &[&str], tweak: impl FnOnce(&mut ocpi_hub::config::Settin
 }
 
 /// Session and CDR requests a fake eMSP received: (method, path, body), in arrival order.
-async fn received(p: &FakePartner) -> Vec<(String, String, Value)> {
+pub async fn received(p: &FakePartner) -> Vec<(String, String, Value)> {
     p.requests()
         .await
         .into_iter()
