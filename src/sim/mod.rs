@@ -564,7 +564,13 @@ async fn replay_events(
                             .ok_or("no transactionId")?
                     }
                     Version::V201 => {
-                        let tx = uuid::Uuid::new_v4().simple().to_string();
+                        // A start sent again after a lost connection keeps its transaction id,
+                        // as a charger's offline queue does.
+                        let tx = plan
+                            .tx
+                            .entry(i)
+                            .or_insert_with(|| uuid::Uuid::new_v4().simple().to_string())
+                            .clone();
                         let mut e = tx_event("Started", 0, &tx, base, true, &ts);
                         e["evse"]["id"] = json!(evse);
                         link.call("TransactionEvent", e).await?;
