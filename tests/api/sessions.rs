@@ -858,3 +858,73 @@ async fn a_cdr_is_corrected_by_a_credit_cdr_and_a_replacement() {
     assert_eq!(num(&posts[2]["total_cost"]["excl_vat"]), 3.0);
     assert_eq!(posts[2]["remark"], "goodwill");
 }
+
+#[tokio::test]
+async fn a_cdr_keeps_the_start_time_tariff_and_the_signed_meter_values() {
+    let h = hub(&["CPT"], |_| {}).await;
+    let (mut ws, _) = open(&h.app, "CPT", "ocpp2.0.1", Some(PASSWORD))
+        .await
+        .unwrap();
+    let signed = |at: &str, wh: u32, context: &str| {
+        json!([{"timestamp": at, "sampledValue": [{"value": wh, "measurand": "Energy.Active.Import.Register", "context": context,
+            "signedMeterValue": {"signedMeterData": format!("OCMF|{{\"RD\":[{{\"RV\":{wh}}}]}}|sig"), "signingMethod": "ECDSA-secp256r1-SHA256",
+                "encodingMethod": "OCMF", "publicKey": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"}}]}])
+    };
+    let started = te(
+        0,
+        "Started",
+        "2026-03-02T10:00:00Z",
+        0,
+        json!({"triggerReason": "Authorized", "idToken": {"idToken": "TOK-1", "type": "ISO14443"},
+               "meterValue": signed("2026-03-02T10:00:00Z", 0, "Transaction.Begin")}),
+    );
+    let r = ask(&mut ws, &started).await;
+    assert_eq!(r[2]["idTokenInfo"]["status"], "Accepted", "{r}");
+    // The tariff changes during the session: the session keeps the one it started with.
+    let mut dearer = tariff();
+    dearer["elements"][0]["price_components"][1]["price"] = json!(1.0);
+    dearer["last_updated"] = json!("2026-03-02T10:05:00Z");
+    assert_eq!(
+        h.app.admin_post("/admin/tariffs", &dearer).await.status(),
+        200
+    );
+    let ended = te(
+        1,
+        "Ended",
+        "2026-03-02T10:30:00Z",
+        10000,
+        json!({"triggerReason": "EVDeparted", "transactionInfo": {"transactionId": "TX-201", "stoppedReason": "EVDisconnected"},
+               "meterValue": signed("2026-03-02T10:30:00Z", 10000, "Transaction.End")}),
+    );
+    let r = ask(&mut ws, &ended).await;
+    assert_eq!(r[0], 3, "{r}");
+    drained(&h.app).await;
+    let got = received(&h.ems).await;
+    let cdr = &got.last().unwrap().2;
+    assert_eq!(cdr["total_energy"], 10.0);
+    assert_eq!(
+        num(&cdr["total_cost"]["excl_vat"]),
+        4.0,
+        "1.00 + 10 × 0.30: {cdr}"
+    );
+    assert_eq!(
+        cdr["tariffs"][0]["elements"][0]["price_components"][1]["price"],
+        0.3
+    );
+    let sd = &cdr["signed_data"];
+    assert_eq!(sd["encoding_method"], "OCMF");
+    assert_eq!(sd["public_key"], "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE");
+    let natures: Vec<&str> = sd["signed_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["nature"].as_str().unwrap())
+        .collect();
+    assert_eq!(natures, ["Start", "End"]);
+    assert!(
+        sd["signed_values"][1]["signed_data"]
+            .as_str()
+            .unwrap()
+            .contains("10000")
+    );
+}
