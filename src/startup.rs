@@ -241,6 +241,18 @@ impl Application {
         // No new charge point connections, then "going away" to the ones there are.
         ocpp.pause().await;
         self.state.ocpp_registry.close_all().await;
+        // Their disconnects are enqueued as they close; then the writer stores everything.
+        if !self
+            .state
+            .ocpp_registry
+            .wait_idle(std::time::Duration::from_secs(5))
+            .await
+        {
+            tracing::warn!("charge point connections still open at shutdown");
+        }
+        if let Err(e) = self.state.ocpp_log.flush().await {
+            tracing::error!(error = %e, "OCPP writes not flushed at shutdown");
+        }
         worker.abort();
         log_writer.abort();
         relay.abort();

@@ -11,6 +11,7 @@ use crate::ocpi::types::DateTime;
 use crate::state::AppState;
 
 use super::frame::{ErrorKind, RpcError, Version, classify_serde};
+use super::log::ChargerEvent;
 
 /// The context of one connection.
 pub struct Ctx<'a> {
@@ -186,10 +187,9 @@ pub async fn handle(ctx: &Ctx<'_>, id: &str, action: &str, p: Value) -> Result<V
         }
         (_, "Heartbeat") => {
             if let Some(c) = &ctx.known {
-                let cid = c.id.clone();
                 ctx.state
-                    .db
-                    .write(move |conn| chargers::record_heartbeat(conn, &cid))
+                    .ocpp_log
+                    .charger(&c.id, ChargerEvent::Heartbeat)
                     .await
                     .map_err(|e| internal(id, e))?;
             }
@@ -272,28 +272,18 @@ async fn boot(
     let Some(c) = &ctx.known else {
         return Ok("Pending");
     };
-    let (cid, vendor, model, firmware) = (
-        c.id.clone(),
-        vendor.to_string(),
-        model.to_string(),
-        firmware.map(str::to_string),
-    );
-    let enabled = c.enabled;
+    // Stored by the gateway's writer in its next batch: the answer does not wait for it.
+    let event = ChargerEvent::Booted {
+        vendor: vendor.to_string(),
+        model: model.to_string(),
+        firmware: firmware.map(str::to_string),
+    };
     ctx.state
-        .db
-        .write(move |conn| {
-            chargers::record_boot(conn, &cid, &vendor, &model, firmware.as_deref())?;
-            chargers::log_event(
-                conn,
-                &cid,
-                "booted",
-                None,
-                Some(&format!("{vendor} {model}")),
-                crate::db::now(),
-            )
-        })
+        .ocpp_log
+        .charger(&c.id, event)
         .await
         .map_err(|e| internal(id, e))?;
+    let enabled = c.enabled;
     Ok(if enabled { "Accepted" } else { "Rejected" })
 }
 

@@ -1,30 +1,82 @@
-//! The OCPP message log, written off the WebSocket loops: messages go into a bounded channel and
-//! one task inserts them in batches (a full channel drops the entry with a warning, never
-//! blocking a charge point). The same task prunes entries older than the retention.
+//! The gateway's writes, off the WebSocket loops: one task per process stores them in batches.
+//!
+//! - The message log: frames go into a bounded channel (a full channel drops the entry with a
+//!   warning, never blocking a charge point). The same task prunes entries older than the
+//!   retention.
+//! - Charge point state: connect, disconnect, boot and heartbeat. These are never dropped: a
+//!   full channel makes the connection wait (back-pressure). A batch is folded per charge point
+//!   (its last state wins, the connection log keeps every event in order) and written with a
+//!   few set-based statements in one transaction, so a boot storm costs a handful of round
+//!   trips per batch instead of one transaction per charge point.
+//!
+//! [`MessageLog::flush`] returns once everything enqueued before it is stored: the hub calls it
+//! on shutdown, so a clean stop loses nothing.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use chrono::NaiveDateTime;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::db::Db;
+use crate::db::chargers::{self, NewConnectionEvent};
 use crate::db::message_log::{self, Message};
+use crate::db::{Db, DbConnection, DbError};
 
 const CHANNEL: usize = 50_000;
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
+const STATE_CHANNEL: usize = 20_000;
+const STATE_BATCH: usize = 5000;
+
+/// A change of a registered charge point's state.
+#[derive(Debug, Clone)]
+pub enum ChargerEvent {
+    /// A new connection; `replaced` when it took the place of an older one.
+    Connected {
+        protocol: &'static str,
+        replaced: bool,
+    },
+    Disconnected {
+        protocol: &'static str,
+    },
+    Booted {
+        vendor: String,
+        model: String,
+        firmware: Option<String>,
+    },
+    Heartbeat,
+}
+
+enum StateEntry {
+    Event {
+        charger_id: String,
+        event: ChargerEvent,
+        at: NaiveDateTime,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the OCPP writer task is not running")]
+pub struct WriterGone;
+
+type Receivers = (mpsc::Receiver<Message>, mpsc::Receiver<StateEntry>);
 
 pub struct MessageLog {
     tx: mpsc::Sender<Message>,
-    rx: Mutex<Option<mpsc::Receiver<Message>>>,
+    state_tx: mpsc::Sender<StateEntry>,
+    rx: Mutex<Option<Receivers>>,
     enabled: bool,
 }
 
 impl MessageLog {
     pub fn new(retention_days: u32) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
+        let (state_tx, state_rx) = mpsc::channel(STATE_CHANNEL);
         Self {
             tx,
-            rx: Mutex::new(Some(rx)),
+            state_tx,
+            rx: Mutex::new(Some((rx, state_rx))),
             enabled: retention_days > 0,
         }
     }
@@ -57,27 +109,56 @@ impl MessageLog {
         }
     }
 
+    /// Store a state change of a registered charge point (time: now). Waits only when the
+    /// writer is far behind.
+    pub async fn charger(&self, charger_id: &str, event: ChargerEvent) -> Result<(), WriterGone> {
+        self.charger_at(charger_id, event, crate::db::now()).await
+    }
+
+    /// [`Self::charger`] with the time it happened.
+    pub async fn charger_at(
+        &self,
+        charger_id: &str,
+        event: ChargerEvent,
+        at: NaiveDateTime,
+    ) -> Result<(), WriterGone> {
+        let entry = StateEntry::Event {
+            charger_id: charger_id.to_string(),
+            event,
+            at,
+        };
+        self.state_tx.send(entry).await.map_err(|_| WriterGone)
+    }
+
+    /// Returns once every state change and message enqueued before the call is stored (or its
+    /// batch failed for good).
+    pub async fn flush(&self) -> Result<(), WriterGone> {
+        let (tx, rx) = oneshot::channel();
+        self.state_tx
+            .send(StateEntry::Flush(tx))
+            .await
+            .map_err(|_| WriterGone)?;
+        rx.await.map_err(|_| WriterGone)
+    }
+
     /// The writer task (one per process); returns at once if already taken.
     pub async fn run(&self, db: Db, retention_days: u32) {
-        let Some(mut rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some((mut rx, mut state_rx)) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take()
+        else {
             return;
         };
         let mut prune = tokio::time::interval(Duration::from_secs(3600));
         loop {
+            let mut batch = Batch::default();
             tokio::select! {
-                first = rx.recv() => {
-                    let Some(first) = first else { return };
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH {
-                        match rx.try_recv() {
-                            Ok(m) => batch.push(m),
-                            Err(_) => break,
-                        }
-                    }
-                    if let Err(e) = db.write(move |c| message_log::insert_batch(c, &batch)).await {
-                        tracing::error!(error = %e, "message log batch not stored");
-                    }
-                }
+                m = rx.recv() => match m {
+                    Some(m) => batch.messages.push(m),
+                    None => return,
+                },
+                e = state_rx.recv() => match e {
+                    Some(e) => batch.add(e),
+                    None => return,
+                },
                 _ = prune.tick(), if retention_days > 0 => {
                     let before = crate::db::now() - chrono::Duration::days(i64::from(retention_days));
                     match db.write(move |c| message_log::prune(c, before)).await {
@@ -85,8 +166,169 @@ impl MessageLog {
                         Ok(_) => {}
                         Err(e) => tracing::error!(error = %e, "message log not pruned"),
                     }
+                    continue;
                 }
+            }
+            // Everything already waiting joins the batch.
+            batch.fill(&mut rx, &mut state_rx);
+            if !batch.flushes.is_empty() {
+                // A flush stores everything enqueued before it: drain both queues (at most
+                // their capacity, so that a steady stream cannot hold the flush back).
+                let mut budget = CHANNEL + STATE_CHANNEL;
+                while batch.is_full() && budget > 0 {
+                    budget = budget.saturating_sub(batch.messages.len() + batch.states.len());
+                    let flushes = std::mem::take(&mut batch.flushes);
+                    batch.store(&db).await;
+                    batch = Batch {
+                        flushes,
+                        ..Batch::default()
+                    };
+                    batch.fill(&mut rx, &mut state_rx);
+                }
+            }
+            for done in batch.store(&db).await {
+                let _ = done.send(());
             }
         }
     }
+}
+
+#[derive(Default)]
+struct Batch {
+    messages: Vec<Message>,
+    states: Vec<(String, ChargerEvent, NaiveDateTime)>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn add(&mut self, e: StateEntry) {
+        match e {
+            StateEntry::Event {
+                charger_id,
+                event,
+                at,
+            } => self.states.push((charger_id, event, at)),
+            StateEntry::Flush(tx) => self.flushes.push(tx),
+        }
+    }
+
+    fn fill(
+        &mut self,
+        rx: &mut mpsc::Receiver<Message>,
+        state_rx: &mut mpsc::Receiver<StateEntry>,
+    ) {
+        while self.states.len() < STATE_BATCH
+            && let Ok(e) = state_rx.try_recv()
+        {
+            self.add(e);
+        }
+        while self.messages.len() < BATCH
+            && let Ok(m) = rx.try_recv()
+        {
+            self.messages.push(m);
+        }
+    }
+
+    /// True when a queue may hold more than the batch took.
+    fn is_full(&self) -> bool {
+        self.states.len() >= STATE_BATCH || self.messages.len() >= BATCH
+    }
+
+    /// Write the batch in one transaction, retrying a failed one a few times (then it is
+    /// logged as lost); returns the flushes waiting for it.
+    async fn store(self, db: &Db) -> Vec<oneshot::Sender<()>> {
+        let Batch {
+            messages,
+            states,
+            flushes,
+        } = self;
+        if messages.is_empty() && states.is_empty() {
+            return flushes;
+        }
+        let work = std::sync::Arc::new((messages, states));
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let w = work.clone();
+            match db.write(move |c| write(c, &w.0, &w.1)).await {
+                Ok(()) => break,
+                Err(e) if attempt < 4 => {
+                    tracing::warn!(error = %e, attempt, "OCPP writer batch not stored; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, messages = work.0.len(), state_changes = work.1.len(), "OCPP writer batch not stored; given up");
+                }
+            }
+        }
+        flushes
+    }
+}
+
+/// One batch in one transaction: the messages, the connection log in order, then each charge
+/// point's resulting state with one statement per distinct value.
+fn write(
+    c: &mut DbConnection,
+    messages: &[Message],
+    states: &[(String, ChargerEvent, NaiveDateTime)],
+) -> Result<(), DbError> {
+    message_log::insert_batch(c, messages)?;
+    let mut log = Vec::new();
+    let mut connected: HashMap<&str, (bool, &'static str)> = HashMap::new();
+    let mut booted: HashMap<&str, (&str, &str, Option<&str>)> = HashMap::new();
+    let mut beats: Vec<String> = Vec::new();
+    for (id, event, at) in states {
+        let entry =
+            |event: &str, protocol: Option<&str>, detail: Option<String>| NewConnectionEvent {
+                charger_id: id.clone(),
+                event: event.to_string(),
+                protocol: protocol.map(str::to_string),
+                detail,
+                at: *at,
+            };
+        match event {
+            ChargerEvent::Connected { protocol, replaced } => {
+                let name = if *replaced {
+                    "reconnected"
+                } else {
+                    "connected"
+                };
+                log.push(entry(name, Some(protocol), None));
+                connected.insert(id, (true, protocol));
+            }
+            ChargerEvent::Disconnected { protocol } => {
+                log.push(entry("disconnected", Some(protocol), None));
+                connected.insert(id, (false, protocol));
+            }
+            ChargerEvent::Booted {
+                vendor,
+                model,
+                firmware,
+            } => {
+                log.push(entry("booted", None, Some(format!("{vendor} {model}"))));
+                booted.insert(id, (vendor, model, firmware.as_deref()));
+            }
+            ChargerEvent::Heartbeat => beats.push(id.clone()),
+        }
+    }
+    chargers::log_events(c, &log)?;
+    let now = crate::db::now();
+    let mut by_state: HashMap<(bool, &str), Vec<String>> = HashMap::new();
+    for (id, state) in connected {
+        by_state.entry(state).or_default().push(id.to_string());
+    }
+    for ((on, protocol), ids) in by_state {
+        chargers::set_connected(c, &ids, on, Some(protocol), now)?;
+    }
+    let mut by_boot: HashMap<(&str, &str, Option<&str>), Vec<String>> = HashMap::new();
+    for (id, boot) in booted {
+        by_boot.entry(boot).or_default().push(id.to_string());
+    }
+    for ((vendor, model, firmware), ids) in by_boot {
+        chargers::record_boot(c, &ids, vendor, model, firmware, now)?;
+    }
+    beats.sort_unstable();
+    beats.dedup();
+    chargers::record_heartbeat(c, &beats, now)?;
+    Ok(())
 }
