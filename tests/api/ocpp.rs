@@ -567,7 +567,7 @@ async fn connects_boots_and_heartbeats_of_many_charge_points_are_stored_in_batch
     let stored = app
         .state
         .db
-        .read(|c| ocpi_hub::db::chargers::list(c))
+        .read(ocpi_hub::db::chargers::list)
         .await
         .unwrap();
     for (n, id) in ids.iter().enumerate() {
