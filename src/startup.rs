@@ -178,11 +178,15 @@ impl Application {
             .map_err(AppError::internal)?
             .port();
         let data = state.clone();
+        // No signal handling of its own: a SIGTERM stops the HTTP server, and
+        // `run_until_stopped` then closes the charge points' connections and flushes their
+        // state before this server stops.
         let ocpp_server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .configure(crate::ocpp::gateway::routes)
-        });
+        })
+        .disable_signals();
         let ocpp_server = match &state.settings.ocpp_tls {
             Some((cert, key)) => {
                 let config = tls_config(cert, key)?;

@@ -445,6 +445,7 @@ async fn run(
     let mut last_heard = Instant::now();
     let ctx = Ctx {
         state: &state,
+        shared: &state,
         charger_id: &id,
         version,
         known: known.clone(),

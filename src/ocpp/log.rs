@@ -9,6 +9,11 @@
 //!   few set-based statements in one transaction, so a boot storm costs a handful of round
 //!   trips per batch instead of one transaction per charge point.
 //!
+//! - EVSE statuses ([`StatusQueue`]): written through the locations service (stored and pushed
+//!   to eMSPs) by a few tasks, at most one write in flight per EVSE; a status that arrives while
+//!   its EVSE's write is in flight waits, and a newer one replaces the waiting one (an EVSE
+//!   status is a state: the newest wins, in order; every frame stays in the message log).
+//!
 //! [`MessageLog::flush`] returns once everything enqueued before it is stored: the hub calls it
 //! on shutdown, so a clean stop loses nothing.
 
@@ -27,6 +32,95 @@ const CHANNEL: usize = 50_000;
 const BATCH: usize = 1000;
 const STATE_CHANNEL: usize = 20_000;
 const STATE_BATCH: usize = 5000;
+/// EVSE status writes in flight at once (each is one transaction).
+const STATUS_WRITERS: usize = 8;
+
+/// A new OCPI status of one EVSE of the hub's own locations.
+#[derive(Debug, Clone)]
+pub struct EvseStatus {
+    pub charger_id: String,
+    pub location_id: String,
+    pub evse_uid: String,
+    /// The OCPI EVSE PATCH: `status` and `last_updated`.
+    pub patch: serde_json::Value,
+}
+
+impl EvseStatus {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.location_id, self.evse_uid)
+    }
+}
+
+/// EVSE statuses on their way to the database: per EVSE at most one write in flight and one
+/// waiting (the newest).
+pub struct StatusQueue {
+    /// EVSEs with a write in flight, and the status waiting behind it.
+    busy: Mutex<HashMap<String, Option<EvseStatus>>>,
+    writers: tokio::sync::Semaphore,
+    idle: tokio::sync::Notify,
+}
+
+impl StatusQueue {
+    fn new(writers: usize) -> Self {
+        Self {
+            busy: Mutex::default(),
+            writers: tokio::sync::Semaphore::new(writers),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Take a status: `Some` when its EVSE has no write in flight (the caller writes it, then
+    /// asks [`Self::next`]); `None` when it waits behind one (replacing an older waiting one).
+    pub fn offer(&self, s: EvseStatus) -> Option<EvseStatus> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        match busy.get_mut(&s.key()) {
+            Some(waiting) => {
+                *waiting = Some(s);
+                None
+            }
+            None => {
+                busy.insert(s.key(), None);
+                Some(s)
+            }
+        }
+    }
+
+    /// After a write of EVSE `key`: the status waiting for it, if any (else the EVSE is free).
+    pub fn next(&self, key: &str) -> Option<EvseStatus> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = busy.get_mut(key).and_then(Option::take);
+        if waiting.is_none() {
+            busy.remove(key);
+            if busy.is_empty() {
+                self.idle.notify_waiters();
+            }
+        }
+        waiting
+    }
+
+    /// A turn to write (a few writes at once, leaving the pool to the rest of the hub).
+    pub async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.writers.acquire().await.ok()
+    }
+
+    /// Wait until no status is in flight or waiting.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self
+                .busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
 
 /// A change of a registered charge point's state.
 #[derive(Debug, Clone)]
@@ -63,6 +157,7 @@ pub struct WriterGone;
 type Receivers = (mpsc::Receiver<Message>, mpsc::Receiver<StateEntry>);
 
 pub struct MessageLog {
+    pub statuses: StatusQueue,
     tx: mpsc::Sender<Message>,
     state_tx: mpsc::Sender<StateEntry>,
     rx: Mutex<Option<Receivers>>,
@@ -74,6 +169,7 @@ impl MessageLog {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let (state_tx, state_rx) = mpsc::channel(STATE_CHANNEL);
         Self {
+            statuses: StatusQueue::new(STATUS_WRITERS),
             tx,
             state_tx,
             rx: Mutex::new(Some((rx, state_rx))),
@@ -133,6 +229,7 @@ impl MessageLog {
     /// Returns once every state change and message enqueued before the call is stored (or its
     /// batch failed for good).
     pub async fn flush(&self) -> Result<(), WriterGone> {
+        self.statuses.wait_idle().await;
         let (tx, rx) = oneshot::channel();
         self.state_tx
             .send(StateEntry::Flush(tx))

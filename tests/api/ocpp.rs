@@ -410,7 +410,8 @@ async fn boot_heartbeat_and_status_drive_ocpi_evse_status() {
     let r = ask(&mut b, &json!([2, "b2", "StatusNotification", {"timestamp": "2026-03-01T10:05:00Z", "connectorStatus": "Faulted", "evseId": 2, "connectorId": 1}]).to_string()).await;
     assert_eq!(r, json!([3, "b2", {}]));
 
-    // The OCPI view and the eMSP both have the new statuses.
+    // The OCPI view and the eMSP both have the new statuses (written after the answer).
+    settled(&app).await;
     let r = app
         .http
         .get(app.url("/api/locations/search?lat=52.37913&lon=4.90015"))
