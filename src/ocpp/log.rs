@@ -10,9 +10,10 @@
 //!   trips per batch instead of one transaction per charge point.
 //!
 //! - EVSE statuses ([`StatusQueue`]): written through the locations service (stored and pushed
-//!   to eMSPs) by a few tasks, at most one write in flight per EVSE; a status that arrives while
-//!   its EVSE's write is in flight waits, and a newer one replaces the waiting one (an EVSE
-//!   status is a state: the newest wins, in order; every frame stays in the message log).
+//!   to eMSPs) by a few tasks, at most one write in flight per location (each write rewrites the
+//!   location: two at once would lose one); statuses that arrive meanwhile wait in order, and a
+//!   newer status of an EVSE replaces its waiting one (an EVSE status is a state: the newest
+//!   wins; every frame stays in the message log).
 //!
 //! [`MessageLog::flush`] returns once everything enqueued before it is stored: the hub calls it
 //! on shutdown, so a clean stop loses nothing.
@@ -46,16 +47,17 @@ pub struct EvseStatus {
 }
 
 impl EvseStatus {
+    /// Statuses of one location are written one at a time: each write rewrites the location.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.location_id, self.evse_uid)
+        self.location_id.clone()
     }
 }
 
-/// EVSE statuses on their way to the database: per EVSE at most one write in flight and one
-/// waiting (the newest).
+/// EVSE statuses on their way to the database: per location at most one write in flight, and
+/// behind it at most one waiting status per EVSE (the newest), in the order received.
 pub struct StatusQueue {
-    /// EVSEs with a write in flight, and the status waiting behind it.
-    busy: Mutex<HashMap<String, Option<EvseStatus>>>,
+    /// Locations with a write in flight, and the statuses waiting behind it.
+    busy: Mutex<HashMap<String, Vec<EvseStatus>>>,
     writers: tokio::sync::Semaphore,
     idle: tokio::sync::Notify,
 }
@@ -69,26 +71,33 @@ impl StatusQueue {
         }
     }
 
-    /// Take a status: `Some` when its EVSE has no write in flight (the caller writes it, then
-    /// asks [`Self::next`]); `None` when it waits behind one (replacing an older waiting one).
+    /// Take a status: `Some` when its location has no write in flight (the caller writes it,
+    /// then asks [`Self::next`]); `None` when it waits behind one (replacing an older waiting
+    /// status of the same EVSE).
     pub fn offer(&self, s: EvseStatus) -> Option<EvseStatus> {
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         match busy.get_mut(&s.key()) {
             Some(waiting) => {
-                *waiting = Some(s);
+                match waiting.iter_mut().find(|w| w.evse_uid == s.evse_uid) {
+                    Some(older) => *older = s,
+                    None => waiting.push(s),
+                }
                 None
             }
             None => {
-                busy.insert(s.key(), None);
+                busy.insert(s.key(), Vec::new());
                 Some(s)
             }
         }
     }
 
-    /// After a write of EVSE `key`: the status waiting for it, if any (else the EVSE is free).
+    /// After a write for location `key`: the next status waiting for it, if any (else the
+    /// location is free).
     pub fn next(&self, key: &str) -> Option<EvseStatus> {
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let waiting = busy.get_mut(key).and_then(Option::take);
+        let waiting = busy
+            .get_mut(key)
+            .and_then(|w| (!w.is_empty()).then(|| w.remove(0)));
         if waiting.is_none() {
             busy.remove(key);
             if busy.is_empty() {
@@ -428,4 +437,51 @@ fn write(
     beats.dedup();
     chargers::record_heartbeat(c, &beats, now)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(location: &str, evse: &str, s: &str) -> EvseStatus {
+        EvseStatus {
+            charger_id: "CP".into(),
+            location_id: location.into(),
+            evse_uid: evse.into(),
+            patch: serde_json::json!({ "status": s }),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_write_in_flight_per_location_and_the_newest_waiting_status_of_an_evse_wins() {
+        let q = StatusQueue::new(2);
+        let first = q.offer(status("SITE", "CP-1", "CHARGING")).unwrap();
+        // Another location is independent.
+        assert!(q.offer(status("OTHER", "CP-9", "AVAILABLE")).is_some());
+        // While SITE's write is in flight, later statuses of its EVSEs wait, in order; the
+        // newest of one EVSE replaces its older one.
+        assert!(q.offer(status("SITE", "CP-1", "AVAILABLE")).is_none());
+        assert!(q.offer(status("SITE", "CP-2", "RESERVED")).is_none());
+        assert!(q.offer(status("SITE", "CP-1", "OUTOFORDER")).is_none());
+        let next = q.next(&first.key()).unwrap();
+        assert_eq!(
+            (next.evse_uid.as_str(), &next.patch["status"]),
+            ("CP-1", &serde_json::json!("OUTOFORDER"))
+        );
+        let next = q.next("SITE").unwrap();
+        assert_eq!(next.evse_uid, "CP-2");
+        assert!(q.next("SITE").is_none());
+        // OTHER still in flight: not idle yet.
+        let idle = q.wait_idle();
+        tokio::pin!(idle);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), idle.as_mut())
+                .await
+                .is_err()
+        );
+        assert!(q.next("OTHER").is_none());
+        idle.await;
+        // Free again: the next status is written at once.
+        assert!(q.offer(status("SITE", "CP-1", "AVAILABLE")).is_some());
+    }
 }
