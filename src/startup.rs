@@ -178,11 +178,15 @@ impl Application {
             .map_err(AppError::internal)?
             .port();
         let data = state.clone();
+        // No signal handling of its own: a SIGTERM stops the HTTP server, and
+        // `run_until_stopped` then closes the charge points' connections and flushes their
+        // state before this server stops.
         let ocpp_server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .configure(crate::ocpp::gateway::routes)
-        });
+        })
+        .disable_signals();
         let ocpp_server = match &state.settings.ocpp_tls {
             Some((cert, key)) => {
                 let config = tls_config(cert, key)?;
@@ -244,6 +248,18 @@ impl Application {
         // No new charge point connections, then "going away" to the ones there are.
         ocpp.pause().await;
         self.state.ocpp_registry.close_all().await;
+        // Their disconnects are enqueued as they close; then the writer stores everything.
+        if !self
+            .state
+            .ocpp_registry
+            .wait_idle(std::time::Duration::from_secs(5))
+            .await
+        {
+            tracing::warn!("charge point connections still open at shutdown");
+        }
+        if let Err(e) = self.state.ocpp_log.flush().await {
+            tracing::error!(error = %e, "OCPP writes not flushed at shutdown");
+        }
         worker.abort();
         log_writer.abort();
         relay.abort();

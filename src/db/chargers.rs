@@ -103,52 +103,90 @@ pub fn log_event(
     Ok(())
 }
 
-/// Connected or not; `protocol` is the negotiated subprotocol.
-pub fn set_connected(
-    conn: &mut DbConnection,
-    id: &str,
-    connected: bool,
-    protocol: Option<&str>,
-) -> Result<(), DbError> {
-    let now = super::now();
-    diesel::update(chargers::table.find(id))
-        .set((
-            chargers::connected.eq(connected),
-            chargers::protocol.eq(protocol),
-            chargers::last_seen_at.eq(now),
-        ))
-        .execute(conn)?;
+/// A connection log entry to append.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = charger_connection_log, treat_none_as_default_value = false)]
+pub struct NewConnectionEvent {
+    pub charger_id: String,
+    pub event: String,
+    pub protocol: Option<String>,
+    pub detail: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+/// Ids per statement: well under the parameter limits of both backends.
+const CHUNK: usize = 1000;
+
+/// Append several entries to the connection log, in order.
+pub fn log_events(conn: &mut DbConnection, events: &[NewConnectionEvent]) -> Result<(), DbError> {
+    for part in events.chunks(CHUNK / 5) {
+        // MultiConnection has no multi-row insert of its own: each backend does it.
+        let insert = diesel::insert_into(charger_connection_log::table).values(part);
+        match conn {
+            DbConnection::Pg(c) => insert.execute(c)?,
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+        };
+    }
     Ok(())
 }
 
+/// Connected or not, for several charge points; `protocol` is the negotiated subprotocol.
+pub fn set_connected(
+    conn: &mut DbConnection,
+    ids: &[String],
+    connected: bool,
+    protocol: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    for part in ids.chunks(CHUNK) {
+        diesel::update(chargers::table.filter(chargers::id.eq_any(part)))
+            .set((
+                chargers::connected.eq(connected),
+                chargers::protocol.eq(protocol),
+                chargers::last_seen_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The boot data of several charge points that reported the same vendor, model and firmware.
 pub fn record_boot(
     conn: &mut DbConnection,
-    id: &str,
+    ids: &[String],
     vendor: &str,
     model: &str,
     firmware: Option<&str>,
+    at: NaiveDateTime,
 ) -> Result<(), DbError> {
-    let now = super::now();
-    diesel::update(chargers::table.find(id))
-        .set((
-            chargers::vendor.eq(vendor),
-            chargers::model.eq(model),
-            chargers::firmware.eq(firmware),
-            chargers::last_boot_at.eq(now),
-            chargers::last_seen_at.eq(now),
-        ))
-        .execute(conn)?;
+    for part in ids.chunks(CHUNK) {
+        diesel::update(chargers::table.filter(chargers::id.eq_any(part)))
+            .set((
+                chargers::vendor.eq(vendor),
+                chargers::model.eq(model),
+                chargers::firmware.eq(firmware),
+                chargers::last_boot_at.eq(at),
+                chargers::last_seen_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
-pub fn record_heartbeat(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
-    let now = super::now();
-    diesel::update(chargers::table.find(id))
-        .set((
-            chargers::last_heartbeat_at.eq(now),
-            chargers::last_seen_at.eq(now),
-        ))
-        .execute(conn)?;
+/// A heartbeat of several charge points at `at`.
+pub fn record_heartbeat(
+    conn: &mut DbConnection,
+    ids: &[String],
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    for part in ids.chunks(CHUNK) {
+        diesel::update(chargers::table.filter(chargers::id.eq_any(part)))
+            .set((
+                chargers::last_heartbeat_at.eq(at),
+                chargers::last_seen_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use super::{DbConnection, DbError, PageQuery};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = ocpp_messages)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct Message {
     #[diesel(skip_insertion)]
     pub id: i64,
@@ -22,18 +23,14 @@ pub struct Message {
 }
 
 pub fn insert_batch(conn: &mut DbConnection, batch: &[Message]) -> Result<(), DbError> {
-    for m in batch {
-        diesel::insert_into(ocpp_messages::table)
-            .values((
-                ocpp_messages::charger_id.eq(&m.charger_id),
-                ocpp_messages::direction.eq(&m.direction),
-                ocpp_messages::message_type.eq(m.message_type),
-                ocpp_messages::message_id.eq(&m.message_id),
-                ocpp_messages::action.eq(&m.action),
-                ocpp_messages::payload.eq(&m.payload),
-                ocpp_messages::at.eq(m.at),
-            ))
-            .execute(conn)?;
+    // Multi-row inserts: 7 parameters a row, well under both backends' limits.
+    for part in batch.chunks(500) {
+        // MultiConnection has no multi-row insert of its own: each backend does it.
+        let insert = diesel::insert_into(ocpp_messages::table).values(part);
+        match conn {
+            DbConnection::Pg(c) => insert.execute(c)?,
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+        };
     }
     Ok(())
 }

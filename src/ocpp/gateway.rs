@@ -23,6 +23,7 @@ use crate::state::AppState;
 
 use super::frame::{self, Frame, RpcError, Version};
 use super::handlers::{self, Ctx};
+use super::log::ChargerEvent;
 use super::schema::Direction;
 
 /// Largest OCPP message accepted (bytes).
@@ -143,6 +144,9 @@ pub enum CallError {
 pub struct Registry {
     next: AtomicU64,
     live: Mutex<HashMap<String, Live>>,
+    /// Connection tasks still running (replaced ones included) and a signal when none is.
+    running: AtomicU64,
+    idle: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -155,6 +159,7 @@ impl Registry {
         outbound: Arc<Outbound>,
     ) -> (u64, Option<Session>, chrono::NaiveDateTime) {
         let conn_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.running.fetch_add(1, Ordering::SeqCst);
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         // Taken under the lock: attach times order the connections of one charge point.
         let at = crate::db::now();
@@ -179,6 +184,30 @@ impl Registry {
         } else {
             false
         }
+    }
+
+    /// A connection task has finished, its state changes enqueued.
+    fn detached(&self) {
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Wait until every connection task has finished (after [`Self::close_all`]), at most
+    /// `timeout`; false on timeout.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.idle.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.running.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
     }
 
     /// Connected charge points and their protocol.
@@ -401,20 +430,11 @@ async fn run(
     }
     let proto = version.subprotocol();
     if known.is_some() {
-        let cid = id.clone();
-        let event = if replaced_any {
-            "reconnected"
-        } else {
-            "connected"
+        let event = ChargerEvent::Connected {
+            protocol: proto,
+            replaced: replaced_any,
         };
-        if let Err(e) = state
-            .db
-            .write(move |c| {
-                chargers::set_connected(c, &cid, true, Some(proto))?;
-                chargers::log_event(c, &cid, event, Some(proto), None, attached_at)
-            })
-            .await
-        {
+        if let Err(e) = state.ocpp_log.charger_at(&id, event, attached_at).await {
             tracing::error!(error = %e, "connection state not stored");
         }
     }
@@ -425,6 +445,7 @@ async fn run(
     let mut last_heard = Instant::now();
     let ctx = Ctx {
         state: &state,
+        shared: &state,
         charger_id: &id,
         version,
         known: known.clone(),
@@ -469,20 +490,14 @@ async fn run(
         }
     }
     let current = registry.detach(&id, conn_id);
-    let _ = session.close(None).await;
     if current && known.is_some() {
-        let cid = id.clone();
-        if let Err(e) = state
-            .db
-            .write(move |c| {
-                chargers::set_connected(c, &cid, false, Some(proto))?;
-                chargers::log_event(c, &cid, "disconnected", Some(proto), None, crate::db::now())
-            })
-            .await
-        {
+        let event = ChargerEvent::Disconnected { protocol: proto };
+        if let Err(e) = state.ocpp_log.charger(&id, event).await {
             tracing::error!(error = %e, "connection state not stored");
         }
     }
+    registry.detached();
+    let _ = session.close(None).await;
     tracing::info!(ocpp.charge_point_id = %id, replaced = !current, "charge point disconnected");
 }
 

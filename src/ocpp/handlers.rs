@@ -11,10 +11,13 @@ use crate::ocpi::types::DateTime;
 use crate::state::AppState;
 
 use super::frame::{ErrorKind, RpcError, Version, classify_serde};
+use super::log::{ChargerEvent, EvseStatus};
 
 /// The context of one connection.
 pub struct Ctx<'a> {
     pub state: &'a AppState,
+    /// The same state, for work that outlives the message (EVSE status writes).
+    pub shared: &'a std::sync::Arc<AppState>,
     pub charger_id: &'a str,
     pub version: Version,
     /// The registered charge point; None when unknown ones are let in (development).
@@ -186,10 +189,9 @@ pub async fn handle(ctx: &Ctx<'_>, id: &str, action: &str, p: Value) -> Result<V
         }
         (_, "Heartbeat") => {
             if let Some(c) = &ctx.known {
-                let cid = c.id.clone();
                 ctx.state
-                    .db
-                    .write(move |conn| chargers::record_heartbeat(conn, &cid))
+                    .ocpp_log
+                    .charger(&c.id, ChargerEvent::Heartbeat)
                     .await
                     .map_err(|e| internal(id, e))?;
             }
@@ -272,56 +274,69 @@ async fn boot(
     let Some(c) = &ctx.known else {
         return Ok("Pending");
     };
-    let (cid, vendor, model, firmware) = (
-        c.id.clone(),
-        vendor.to_string(),
-        model.to_string(),
-        firmware.map(str::to_string),
-    );
-    let enabled = c.enabled;
+    // Stored by the gateway's writer in its next batch: the answer does not wait for it.
+    let event = ChargerEvent::Booted {
+        vendor: vendor.to_string(),
+        model: model.to_string(),
+        firmware: firmware.map(str::to_string),
+    };
     ctx.state
-        .db
-        .write(move |conn| {
-            chargers::record_boot(conn, &cid, &vendor, &model, firmware.as_deref())?;
-            chargers::log_event(
-                conn,
-                &cid,
-                "booted",
-                None,
-                Some(&format!("{vendor} {model}")),
-                crate::db::now(),
-            )
-        })
+        .ocpp_log
+        .charger(&c.id, event)
         .await
         .map_err(|e| internal(id, e))?;
+    let enabled = c.enabled;
     Ok(if enabled { "Accepted" } else { "Rejected" })
 }
 
-/// Store the new OCPI status of EVSE `{charger}-{evse}` of the charger's location.
+/// Store the new OCPI status of EVSE `{charger}-{evse}` of the charger's location: queued (see
+/// [`super::log::StatusQueue`]), so that the answer does not wait for the write.
 async fn evse_status(ctx: &Ctx<'_>, evse: u32, status: &str, at: Option<&str>) {
     let Some(location_id) = ctx.known.as_ref().and_then(|c| c.location_id.clone()) else {
         return;
     };
-    let (cc, pid) = ctx.state.settings.own_cpo();
     let ts = at
         .and_then(|t| DateTime::parse(t).ok())
         .unwrap_or_else(DateTime::now);
-    let uid = format!("{}-{}", ctx.charger_id, evse);
+    let update = EvseStatus {
+        charger_id: ctx.charger_id.to_string(),
+        location_id,
+        evse_uid: format!("{}-{}", ctx.charger_id, evse),
+        patch: json!({"status": status, "last_updated": ts.to_string()}),
+    };
+    if let Some(first) = ctx.state.ocpp_log.statuses.offer(update) {
+        let state = ctx.shared.clone();
+        actix_web::rt::spawn(async move {
+            let mut next = Some(first);
+            while let Some(s) = next {
+                let key = s.key();
+                {
+                    let _turn = state.ocpp_log.statuses.turn().await;
+                    store_evse_status(&state, s).await;
+                }
+                next = state.ocpp_log.statuses.next(&key);
+            }
+        });
+    }
+}
+
+/// One EVSE status through the locations service: stored, and pushed to every eMSP.
+async fn store_evse_status(state: &AppState, s: EvseStatus) {
+    let (cc, pid) = state.settings.own_cpo();
     let r = LocationRef {
         country_code: cc,
         party_id: pid,
-        location_id,
+        location_id: s.location_id,
     };
-    let patch = json!({"status": status, "last_updated": ts.to_string()});
     if let Err(e) = service::apply(
-        ctx.state,
+        state,
         Source::default(),
         r,
-        Target::Evse(uid.clone()),
-        Op::Patch(patch),
+        Target::Evse(s.evse_uid.clone()),
+        Op::Patch(s.patch),
     )
     .await
     {
-        tracing::warn!(ocpp.charge_point_id = %ctx.charger_id, evse.uid = %uid, error = %e, "EVSE status not stored (declare the EVSE in the location file)");
+        tracing::warn!(ocpp.charge_point_id = %s.charger_id, evse.uid = %s.evse_uid, error = %e, "EVSE status not stored (declare the EVSE in the location file)");
     }
 }

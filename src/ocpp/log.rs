@@ -1,30 +1,187 @@
-//! The OCPP message log, written off the WebSocket loops: messages go into a bounded channel and
-//! one task inserts them in batches (a full channel drops the entry with a warning, never
-//! blocking a charge point). The same task prunes entries older than the retention.
+//! The gateway's writes, off the WebSocket loops: one task per process stores them in batches.
+//!
+//! - The message log: frames go into a bounded channel (a full channel drops the entry with a
+//!   warning, never blocking a charge point). The same task prunes entries older than the
+//!   retention.
+//! - Charge point state: connect, disconnect, boot and heartbeat. These are never dropped: a
+//!   full channel makes the connection wait (back-pressure). A batch is folded per charge point
+//!   (its last state wins, the connection log keeps every event in order) and written with a
+//!   few set-based statements in one transaction, so a boot storm costs a handful of round
+//!   trips per batch instead of one transaction per charge point.
+//!
+//! - EVSE statuses ([`StatusQueue`]): written through the locations service (stored and pushed
+//!   to eMSPs) by a few tasks, at most one write in flight per location (each write rewrites the
+//!   location: two at once would lose one); statuses that arrive meanwhile wait in order, and a
+//!   newer status of an EVSE replaces its waiting one (an EVSE status is a state: the newest
+//!   wins; every frame stays in the message log).
+//!
+//! [`MessageLog::flush`] returns once everything enqueued before it is stored: the hub calls it
+//! on shutdown, so a clean stop loses nothing.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use chrono::NaiveDateTime;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::db::Db;
+use crate::db::chargers::{self, NewConnectionEvent};
 use crate::db::message_log::{self, Message};
+use crate::db::{Db, DbConnection, DbError};
 
 const CHANNEL: usize = 50_000;
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
+const STATE_CHANNEL: usize = 20_000;
+const STATE_BATCH: usize = 5000;
+/// EVSE status writes in flight at once (each is one transaction).
+const STATUS_WRITERS: usize = 8;
+
+/// A new OCPI status of one EVSE of the hub's own locations.
+#[derive(Debug, Clone)]
+pub struct EvseStatus {
+    pub charger_id: String,
+    pub location_id: String,
+    pub evse_uid: String,
+    /// The OCPI EVSE PATCH: `status` and `last_updated`.
+    pub patch: serde_json::Value,
+}
+
+impl EvseStatus {
+    /// Statuses of one location are written one at a time: each write rewrites the location.
+    pub fn key(&self) -> String {
+        self.location_id.clone()
+    }
+}
+
+/// EVSE statuses on their way to the database: per location at most one write in flight, and
+/// behind it at most one waiting status per EVSE (the newest), in the order received.
+pub struct StatusQueue {
+    /// Locations with a write in flight, and the statuses waiting behind it.
+    busy: Mutex<HashMap<String, Vec<EvseStatus>>>,
+    writers: tokio::sync::Semaphore,
+    idle: tokio::sync::Notify,
+}
+
+impl StatusQueue {
+    fn new(writers: usize) -> Self {
+        Self {
+            busy: Mutex::default(),
+            writers: tokio::sync::Semaphore::new(writers),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Take a status: `Some` when its location has no write in flight (the caller writes it,
+    /// then asks [`Self::next`]); `None` when it waits behind one (replacing an older waiting
+    /// status of the same EVSE).
+    pub fn offer(&self, s: EvseStatus) -> Option<EvseStatus> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        match busy.get_mut(&s.key()) {
+            Some(waiting) => {
+                match waiting.iter_mut().find(|w| w.evse_uid == s.evse_uid) {
+                    Some(older) => *older = s,
+                    None => waiting.push(s),
+                }
+                None
+            }
+            None => {
+                busy.insert(s.key(), Vec::new());
+                Some(s)
+            }
+        }
+    }
+
+    /// After a write for location `key`: the next status waiting for it, if any (else the
+    /// location is free).
+    pub fn next(&self, key: &str) -> Option<EvseStatus> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = busy
+            .get_mut(key)
+            .and_then(|w| (!w.is_empty()).then(|| w.remove(0)));
+        if waiting.is_none() {
+            busy.remove(key);
+            if busy.is_empty() {
+                self.idle.notify_waiters();
+            }
+        }
+        waiting
+    }
+
+    /// A turn to write (a few writes at once, leaving the pool to the rest of the hub).
+    pub async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.writers.acquire().await.ok()
+    }
+
+    /// Wait until no status is in flight or waiting.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self
+                .busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A change of a registered charge point's state.
+#[derive(Debug, Clone)]
+pub enum ChargerEvent {
+    /// A new connection; `replaced` when it took the place of an older one.
+    Connected {
+        protocol: &'static str,
+        replaced: bool,
+    },
+    Disconnected {
+        protocol: &'static str,
+    },
+    Booted {
+        vendor: String,
+        model: String,
+        firmware: Option<String>,
+    },
+    Heartbeat,
+}
+
+enum StateEntry {
+    Event {
+        charger_id: String,
+        event: ChargerEvent,
+        at: NaiveDateTime,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the OCPP writer task is not running")]
+pub struct WriterGone;
+
+type Receivers = (mpsc::Receiver<Message>, mpsc::Receiver<StateEntry>);
 
 pub struct MessageLog {
+    pub statuses: StatusQueue,
     tx: mpsc::Sender<Message>,
-    rx: Mutex<Option<mpsc::Receiver<Message>>>,
+    state_tx: mpsc::Sender<StateEntry>,
+    rx: Mutex<Option<Receivers>>,
     enabled: bool,
 }
 
 impl MessageLog {
     pub fn new(retention_days: u32) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
+        let (state_tx, state_rx) = mpsc::channel(STATE_CHANNEL);
         Self {
+            statuses: StatusQueue::new(STATUS_WRITERS),
             tx,
-            rx: Mutex::new(Some(rx)),
+            state_tx,
+            rx: Mutex::new(Some((rx, state_rx))),
             enabled: retention_days > 0,
         }
     }
@@ -57,27 +214,57 @@ impl MessageLog {
         }
     }
 
+    /// Store a state change of a registered charge point (time: now). Waits only when the
+    /// writer is far behind.
+    pub async fn charger(&self, charger_id: &str, event: ChargerEvent) -> Result<(), WriterGone> {
+        self.charger_at(charger_id, event, crate::db::now()).await
+    }
+
+    /// [`Self::charger`] with the time it happened.
+    pub async fn charger_at(
+        &self,
+        charger_id: &str,
+        event: ChargerEvent,
+        at: NaiveDateTime,
+    ) -> Result<(), WriterGone> {
+        let entry = StateEntry::Event {
+            charger_id: charger_id.to_string(),
+            event,
+            at,
+        };
+        self.state_tx.send(entry).await.map_err(|_| WriterGone)
+    }
+
+    /// Returns once every state change and message enqueued before the call is stored (or its
+    /// batch failed for good).
+    pub async fn flush(&self) -> Result<(), WriterGone> {
+        self.statuses.wait_idle().await;
+        let (tx, rx) = oneshot::channel();
+        self.state_tx
+            .send(StateEntry::Flush(tx))
+            .await
+            .map_err(|_| WriterGone)?;
+        rx.await.map_err(|_| WriterGone)
+    }
+
     /// The writer task (one per process); returns at once if already taken.
     pub async fn run(&self, db: Db, retention_days: u32) {
-        let Some(mut rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some((mut rx, mut state_rx)) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take()
+        else {
             return;
         };
         let mut prune = tokio::time::interval(Duration::from_secs(3600));
         loop {
+            let mut batch = Batch::default();
             tokio::select! {
-                first = rx.recv() => {
-                    let Some(first) = first else { return };
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH {
-                        match rx.try_recv() {
-                            Ok(m) => batch.push(m),
-                            Err(_) => break,
-                        }
-                    }
-                    if let Err(e) = db.write(move |c| message_log::insert_batch(c, &batch)).await {
-                        tracing::error!(error = %e, "message log batch not stored");
-                    }
-                }
+                m = rx.recv() => match m {
+                    Some(m) => batch.messages.push(m),
+                    None => return,
+                },
+                e = state_rx.recv() => match e {
+                    Some(e) => batch.add(e),
+                    None => return,
+                },
                 _ = prune.tick(), if retention_days > 0 => {
                     let before = crate::db::now() - chrono::Duration::days(i64::from(retention_days));
                     match db.write(move |c| message_log::prune(c, before)).await {
@@ -85,8 +272,216 @@ impl MessageLog {
                         Ok(_) => {}
                         Err(e) => tracing::error!(error = %e, "message log not pruned"),
                     }
+                    continue;
+                }
+            }
+            // Everything already waiting joins the batch.
+            batch.fill(&mut rx, &mut state_rx);
+            if !batch.flushes.is_empty() {
+                // A flush stores everything enqueued before it: drain both queues (at most
+                // their capacity, so that a steady stream cannot hold the flush back).
+                let mut budget = CHANNEL + STATE_CHANNEL;
+                while batch.is_full() && budget > 0 {
+                    budget = budget.saturating_sub(batch.messages.len() + batch.states.len());
+                    let flushes = std::mem::take(&mut batch.flushes);
+                    batch.store(&db).await;
+                    batch = Batch {
+                        flushes,
+                        ..Batch::default()
+                    };
+                    batch.fill(&mut rx, &mut state_rx);
+                }
+            }
+            for done in batch.store(&db).await {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Batch {
+    messages: Vec<Message>,
+    states: Vec<(String, ChargerEvent, NaiveDateTime)>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn add(&mut self, e: StateEntry) {
+        match e {
+            StateEntry::Event {
+                charger_id,
+                event,
+                at,
+            } => self.states.push((charger_id, event, at)),
+            StateEntry::Flush(tx) => self.flushes.push(tx),
+        }
+    }
+
+    fn fill(
+        &mut self,
+        rx: &mut mpsc::Receiver<Message>,
+        state_rx: &mut mpsc::Receiver<StateEntry>,
+    ) {
+        while self.states.len() < STATE_BATCH
+            && let Ok(e) = state_rx.try_recv()
+        {
+            self.add(e);
+        }
+        while self.messages.len() < BATCH
+            && let Ok(m) = rx.try_recv()
+        {
+            self.messages.push(m);
+        }
+    }
+
+    /// True when a queue may hold more than the batch took.
+    fn is_full(&self) -> bool {
+        self.states.len() >= STATE_BATCH || self.messages.len() >= BATCH
+    }
+
+    /// Write the batch in one transaction, retrying a failed one a few times (then it is
+    /// logged as lost); returns the flushes waiting for it.
+    async fn store(self, db: &Db) -> Vec<oneshot::Sender<()>> {
+        let Batch {
+            messages,
+            states,
+            flushes,
+        } = self;
+        if messages.is_empty() && states.is_empty() {
+            return flushes;
+        }
+        let work = std::sync::Arc::new((messages, states));
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let w = work.clone();
+            match db.write(move |c| write(c, &w.0, &w.1)).await {
+                Ok(()) => break,
+                Err(e) if attempt < 4 => {
+                    tracing::warn!(error = %e, attempt, "OCPP writer batch not stored; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, messages = work.0.len(), state_changes = work.1.len(), "OCPP writer batch not stored; given up");
                 }
             }
         }
+        flushes
+    }
+}
+
+/// One batch in one transaction: the messages, the connection log in order, then each charge
+/// point's resulting state with one statement per distinct value.
+fn write(
+    c: &mut DbConnection,
+    messages: &[Message],
+    states: &[(String, ChargerEvent, NaiveDateTime)],
+) -> Result<(), DbError> {
+    message_log::insert_batch(c, messages)?;
+    let mut log = Vec::new();
+    let mut connected: HashMap<&str, (bool, &'static str)> = HashMap::new();
+    let mut booted: HashMap<&str, (&str, &str, Option<&str>)> = HashMap::new();
+    let mut beats: Vec<String> = Vec::new();
+    for (id, event, at) in states {
+        let entry =
+            |event: &str, protocol: Option<&str>, detail: Option<String>| NewConnectionEvent {
+                charger_id: id.clone(),
+                event: event.to_string(),
+                protocol: protocol.map(str::to_string),
+                detail,
+                at: *at,
+            };
+        match event {
+            ChargerEvent::Connected { protocol, replaced } => {
+                let name = if *replaced {
+                    "reconnected"
+                } else {
+                    "connected"
+                };
+                log.push(entry(name, Some(protocol), None));
+                connected.insert(id, (true, protocol));
+            }
+            ChargerEvent::Disconnected { protocol } => {
+                log.push(entry("disconnected", Some(protocol), None));
+                connected.insert(id, (false, protocol));
+            }
+            ChargerEvent::Booted {
+                vendor,
+                model,
+                firmware,
+            } => {
+                log.push(entry("booted", None, Some(format!("{vendor} {model}"))));
+                booted.insert(id, (vendor, model, firmware.as_deref()));
+            }
+            ChargerEvent::Heartbeat => beats.push(id.clone()),
+        }
+    }
+    chargers::log_events(c, &log)?;
+    let now = crate::db::now();
+    let mut by_state: HashMap<(bool, &str), Vec<String>> = HashMap::new();
+    for (id, state) in connected {
+        by_state.entry(state).or_default().push(id.to_string());
+    }
+    for ((on, protocol), ids) in by_state {
+        chargers::set_connected(c, &ids, on, Some(protocol), now)?;
+    }
+    let mut by_boot: HashMap<(&str, &str, Option<&str>), Vec<String>> = HashMap::new();
+    for (id, boot) in booted {
+        by_boot.entry(boot).or_default().push(id.to_string());
+    }
+    for ((vendor, model, firmware), ids) in by_boot {
+        chargers::record_boot(c, &ids, vendor, model, firmware, now)?;
+    }
+    beats.sort_unstable();
+    beats.dedup();
+    chargers::record_heartbeat(c, &beats, now)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(location: &str, evse: &str, s: &str) -> EvseStatus {
+        EvseStatus {
+            charger_id: "CP".into(),
+            location_id: location.into(),
+            evse_uid: evse.into(),
+            patch: serde_json::json!({ "status": s }),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_write_in_flight_per_location_and_the_newest_waiting_status_of_an_evse_wins() {
+        let q = StatusQueue::new(2);
+        let first = q.offer(status("SITE", "CP-1", "CHARGING")).unwrap();
+        // Another location is independent.
+        assert!(q.offer(status("OTHER", "CP-9", "AVAILABLE")).is_some());
+        // While SITE's write is in flight, later statuses of its EVSEs wait, in order; the
+        // newest of one EVSE replaces its older one.
+        assert!(q.offer(status("SITE", "CP-1", "AVAILABLE")).is_none());
+        assert!(q.offer(status("SITE", "CP-2", "RESERVED")).is_none());
+        assert!(q.offer(status("SITE", "CP-1", "OUTOFORDER")).is_none());
+        let next = q.next(&first.key()).unwrap();
+        assert_eq!(
+            (next.evse_uid.as_str(), &next.patch["status"]),
+            ("CP-1", &serde_json::json!("OUTOFORDER"))
+        );
+        let next = q.next("SITE").unwrap();
+        assert_eq!(next.evse_uid, "CP-2");
+        assert!(q.next("SITE").is_none());
+        // OTHER still in flight: not idle yet.
+        let idle = q.wait_idle();
+        tokio::pin!(idle);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), idle.as_mut())
+                .await
+                .is_err()
+        );
+        assert!(q.next("OTHER").is_none());
+        idle.await;
+        // Free again: the next status is written at once.
+        assert!(q.offer(status("SITE", "CP-1", "AVAILABLE")).is_some());
     }
 }

@@ -126,7 +126,8 @@ async fn python_ocpp_charge_points_boot_beat_and_report_status() {
     assert_eq!(v201["boot_status"], "Accepted");
     assert!(v201["heartbeat_time"].as_str().unwrap().ends_with('Z'));
 
-    // What they reported reached the OCPI view.
+    // What they reported reached the OCPI view (statuses are written after the answer).
+    crate::ocpp::settled(&app).await;
     let r = app
         .http
         .get(app.url("/api/locations/search?lat=52.37913&lon=4.90015"))

@@ -61,6 +61,12 @@ pub async fn open(
     }
 }
 
+/// Wait until the gateway's writer has stored every state change enqueued so far (connects,
+/// boots and heartbeats are answered before they are written).
+pub async fn settled(app: &TestApp) {
+    app.state.ocpp_log.flush().await.unwrap();
+}
+
 /// Send a text frame and wait for the next text frame back.
 pub async fn ask(ws: &mut Ws, text: &str) -> Value {
     ws.send(Message::Text(text.to_string().into()))
@@ -404,7 +410,8 @@ async fn boot_heartbeat_and_status_drive_ocpi_evse_status() {
     let r = ask(&mut b, &json!([2, "b2", "StatusNotification", {"timestamp": "2026-03-01T10:05:00Z", "connectorStatus": "Faulted", "evseId": 2, "connectorId": 1}]).to_string()).await;
     assert_eq!(r, json!([3, "b2", {}]));
 
-    // The OCPI view and the eMSP both have the new statuses.
+    // The OCPI view and the eMSP both have the new statuses (written after the answer).
+    settled(&app).await;
     let r = app
         .http
         .get(app.url("/api/locations/search?lat=52.37913&lon=4.90015"))
@@ -441,6 +448,7 @@ async fn boot_heartbeat_and_status_drive_ocpi_evse_status() {
     );
 
     // The operator API shows both online with their protocol and boot data.
+    settled(&app).await;
     let v = app.admin_get("/api/chargers").await;
     let a_view = v["data"]
         .as_array()
@@ -476,6 +484,7 @@ async fn newest_connection_wins_and_states_are_logged() {
     assert!(closed);
     let r = ask(&mut second, r#"[2, "x", "Heartbeat", {}]"#).await;
     assert_eq!(r[1], "x");
+    settled(&app).await;
     let v = app.admin_get("/api/chargers/CP-R").await;
     assert_eq!(v["data"]["online"], true);
     let events: Vec<String> = v["data"]["connection_log"]
@@ -526,6 +535,70 @@ async fn newest_connection_wins_and_states_are_logged() {
     )
     .await;
     assert!(v["status_message"].as_str().unwrap().contains("exists"));
+}
+
+#[tokio::test]
+async fn connects_boots_and_heartbeats_of_many_charge_points_are_stored_in_batches() {
+    let app = spawn_app().await;
+    let ids: Vec<String> = (1..=40).map(|n| format!("CP-BATCH-{n}")).collect();
+    for id in &ids {
+        add_charger(&app, id, None).await;
+    }
+    // All at once, so that the writer folds several charge points into one batch.
+    let storm = ids.iter().enumerate().map(|(n, id)| {
+        let app = &app;
+        async move {
+            let proto = if n % 2 == 0 { "ocpp1.6" } else { "ocpp2.0.1" };
+            let (mut ws, _) = open(app, id, proto, Some(PASSWORD)).await.unwrap();
+            let boot = if n % 2 == 0 {
+                json!([2, "b", "BootNotification", {"chargePointVendor": "ACME", "chargePointModel": format!("M{}", n % 3), "firmwareVersion": "1.0"}])
+            } else {
+                json!([2, "b", "BootNotification", {"reason": "PowerUp", "chargingStation": {"model": format!("M{}", n % 3), "vendorName": "ACME"}}])
+            };
+            let r = ask(&mut ws, &boot.to_string()).await;
+            assert_eq!(r[2]["status"], "Accepted");
+            let r = ask(&mut ws, r#"[2, "h", "Heartbeat", {}]"#).await;
+            assert!(r[2]["currentTime"].is_string());
+            ws
+        }
+    });
+    let sockets = futures_util::future::join_all(storm).await;
+    // Answered before stored; a flush returns once all of it is written.
+    settled(&app).await;
+    let stored = app
+        .state
+        .db
+        .read(ocpi_hub::db::chargers::list)
+        .await
+        .unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        let c = stored.iter().find(|c| &c.id == id).unwrap();
+        assert!(c.connected, "{id}");
+        let proto = if n % 2 == 0 { "ocpp1.6" } else { "ocpp2.0.1" };
+        assert_eq!(c.protocol.as_deref(), Some(proto), "{id}");
+        assert_eq!(c.vendor.as_deref(), Some("ACME"));
+        assert_eq!(c.model.as_deref(), Some(format!("M{}", n % 3).as_str()));
+        let firmware = (n % 2 == 0).then_some("1.0");
+        assert_eq!(c.firmware.as_deref(), firmware, "{id}");
+        assert!(
+            c.last_boot_at.is_some() && c.last_heartbeat_at.is_some(),
+            "{id}"
+        );
+        let cid = id.clone();
+        let log = app
+            .state
+            .db
+            .read(move |c| ocpi_hub::db::chargers::connection_log(c, &cid, 10))
+            .await
+            .unwrap();
+        let events: Vec<&str> = log.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(events, ["booted", "connected"], "{id}");
+        assert_eq!(
+            log[0].detail.as_deref(),
+            Some(format!("ACME M{}", n % 3).as_str())
+        );
+    }
+    drop(sockets);
 }
 
 pub async fn transactions(
@@ -1049,6 +1122,7 @@ async fn the_simulator_runs_sessions_against_the_hub() {
         assert!((stop - start - 6.1).abs() < 1.0, "{start} → {stop}");
         assert!(!meter_values(&app, t.id).await.is_empty());
     }
+    settled(&app).await;
     let v = app.admin_get("/api/chargers/SIMT-1").await;
     assert!(v["data"]["last_heartbeat_at"].is_string());
 }
