@@ -554,3 +554,74 @@ async fn commands_for_a_remote_cpo_are_forwarded_and_results_relayed() {
     let v = command(&h, &h.ems_c, "START_SESSION", &cmd).await;
     assert_eq!(v["data"]["result"], "REJECTED", "{v}");
 }
+
+#[tokio::test]
+async fn stop_unlock_on_2_0_1_and_reserve_on_1_6() {
+    let h = commands_hub(&["CX201", "CY16"]).await;
+    let (mut ws2, _) = open(&h.app, "CX201", "ocpp2.0.1", Some(PASSWORD))
+        .await
+        .unwrap();
+    let (mut ws1, _) = open(&h.app, "CY16", "ocpp1.6", Some(PASSWORD))
+        .await
+        .unwrap();
+    // A 2.0.1 session on a stored token, stopped by its eMSP: RequestStopTransaction.
+    let r = ask(
+        &mut ws2,
+        &json!([2, "te", "TransactionEvent", {"eventType": "Started", "timestamp": "2026-03-02T10:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
+            "transactionInfo": {"transactionId": "T-X"}, "idToken": {"idToken": "TOK-1", "type": "ISO14443"}, "evse": {"id": 1, "connectorId": 1}}]).to_string(),
+    )
+    .await;
+    assert_eq!(r[2]["idTokenInfo"]["status"], "Accepted");
+    crate::locations::drained(&h.app).await;
+    let sid = received(&h.ems).await[0].2["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = command(
+        &h,
+        &h.ems_c,
+        "STOP_SESSION",
+        &json!({"response_url": url(&h, "stop2"), "session_id": sid}),
+    )
+    .await;
+    assert_eq!(v["data"]["result"], "ACCEPTED");
+    let call = on_call(&mut ws2, Some(json!({"status": "Rejected"}))).await;
+    assert_eq!(call[2], "RequestStopTransaction");
+    assert_eq!(call[3], json!({"transactionId": "T-X"}));
+    assert_eq!(result_at(&h, "stop2").await["result"], "REJECTED");
+    // UnlockConnector on 2.0.1 carries the EVSE and connector.
+    command(&h, &h.ems_c, "UNLOCK_CONNECTOR", &json!({"response_url": url(&h, "u2"), "location_id": "LOC-S", "evse_uid": "CX201-1", "connector_id": "1"})).await;
+    let call = on_call(
+        &mut ws2,
+        Some(json!({"status": "OngoingAuthorizedTransaction"})),
+    )
+    .await;
+    assert_eq!(call[3], json!({"evseId": 1, "connectorId": 1}));
+    assert_eq!(result_at(&h, "u2").await["result"], "REJECTED");
+    // ReserveNow on 1.6: connectorId, idTag and the hub's reservationId; Faulted → inoperative.
+    let expiry = (chrono::Utc::now() + chrono::Duration::seconds(600))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let body = |id: &str, rid: &str| {
+        json!({"response_url": url(&h, id), "token": token("APP-9"), "expiry_date": expiry,
+               "reservation_id": rid, "location_id": "LOC-S", "evse_uid": "CY16-1"})
+    };
+    command(&h, &h.ems_c, "RESERVE_NOW", &body("rf", "RF")).await;
+    on_call(&mut ws1, Some(json!({"status": "Faulted"}))).await;
+    assert_eq!(result_at(&h, "rf").await["result"], "EVSE_INOPERATIVE");
+    command(&h, &h.ems_c, "RESERVE_NOW", &body("ra", "RA")).await;
+    let call = on_call(&mut ws1, Some(json!({"status": "Accepted"}))).await;
+    assert_eq!(call[2], "ReserveNow");
+    assert_eq!(call[3]["connectorId"], 1);
+    assert_eq!(call[3]["idTag"], "APP-9");
+    assert!(call[3]["reservationId"].is_i64());
+    assert_eq!(result_at(&h, "ra").await["result"], "ACCEPTED");
+    assert_eq!(evse_status(&h, "CY16-1").await, "RESERVED");
+    // Another token on the reserved 1.6 connector is refused.
+    let r = ask(
+        &mut ws1,
+        &json!([2, "st", "StartTransaction", {"connectorId": 1, "idTag": "TOK-1", "meterStart": 0, "timestamp": "2026-03-02T10:00:00Z"}]).to_string(),
+    )
+    .await;
+    assert_eq!(r[2]["idTagInfo"]["status"], "Blocked", "{r}");
+}
