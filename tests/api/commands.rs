@@ -21,7 +21,7 @@ fn token(uid: &str) -> Value {
            "whitelist": "NEVER", "last_updated": "2026-01-01T00:00:00Z"})
 }
 
-async fn commands_hub(chargers: &[&str]) -> Hub {
+pub async fn commands_hub(chargers: &[&str]) -> Hub {
     let h = hub(chargers, |s| {
         s.ocpp_call_timeout_secs = 1;
         s.command_timeout_secs = 2;
@@ -35,11 +35,11 @@ async fn commands_hub(chargers: &[&str]) -> Hub {
     h
 }
 
-fn url(h: &Hub, id: &str) -> String {
+pub fn url(h: &Hub, id: &str) -> String {
     format!("{}/results/{id}", h.ems.server.uri())
 }
 
-async fn command(h: &Hub, token: &str, name: &str, body: &Value) -> Value {
+pub async fn command(h: &Hub, token: &str, name: &str, body: &Value) -> Value {
     let r = h
         .app
         .send_json(
@@ -54,7 +54,7 @@ async fn command(h: &Hub, token: &str, name: &str, body: &Value) -> Value {
 }
 
 /// The CommandResult POSTed to `/results/{id}`, waited for.
-async fn result_at(h: &Hub, id: &str) -> Value {
+pub async fn result_at(h: &Hub, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let got = h
@@ -93,7 +93,7 @@ async fn on_call(ws: &mut Ws, answer: Option<Value>) -> Value {
     }
 }
 
-fn start(h: &Hub, id: &str, evse: &str, uid: &str) -> Value {
+pub fn start(h: &Hub, id: &str, evse: &str, uid: &str) -> Value {
     json!({"response_url": url(h, id), "token": token(uid), "location_id": "LOC-S",
            "evse_uid": evse, "authorization_reference": format!("AR-{id}")})
 }

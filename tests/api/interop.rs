@@ -281,3 +281,124 @@ async fn python_ocpp_charge_points_answer_every_hub_call() {
         assert_eq!(got["received"][3]["limit"].as_f64(), Some(7400.0));
     }
 }
+
+/// Run the Python charge point in `mode` with extra arguments and environment; its JSON output.
+fn python_mode(
+    ocpp: &str,
+    id: &str,
+    version: &str,
+    mode: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    let py = python();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/charge_point.py");
+    Command::new(py)
+        .arg(script)
+        .args([ocpp, id, crate::ocpp::PASSWORD, version, mode])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn output(child: std::process::Child) -> Value {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn python_ocpp_charge_points_run_priced_sessions_to_the_tokens_emsp() {
+    let h = crate::sessions::hub(&["PYC16", "PYC201"], |_| {}).await;
+    let _ = tokio::task::spawn_blocking(python).await.unwrap();
+    for (id, version) in [("PYC16", "1.6"), ("PYC201", "2.0.1")] {
+        let got = output(python_mode(
+            &h.app.ocpp_address,
+            id,
+            version,
+            "session",
+            &["TOK-1"],
+            &[],
+        ))
+        .await;
+        assert_eq!(got["authorize"], "Accepted", "{got}");
+        assert_eq!(got["start"], "Accepted", "{got}");
+    }
+    crate::locations::drained(&h.app).await;
+    let got = crate::sessions::received(&h.ems).await;
+    let puts: Vec<String> = got
+        .iter()
+        .filter(|(m, _, _)| m == "PUT")
+        .map(|(_, p, _)| p.clone())
+        .collect();
+    assert_eq!(puts.len(), 2, "{got:#?}");
+    for p in &puts {
+        let cdr = crate::sessions::check_session_then_cdr(&got, p);
+        assert_eq!(cdr["total_energy"], 10.0);
+        assert_eq!(
+            cdr["total_cost"],
+            json!({"excl_vat": 4.0, "incl_vat": 4.8}),
+            "{cdr}"
+        );
+        assert_eq!(cdr["cdr_token"]["uid"], "TOK-1");
+    }
+    assert!(crate::sessions::received(&h.oth).await.is_empty());
+}
+
+#[tokio::test]
+async fn python_ocpp_charge_points_start_on_an_ocpi_command() {
+    let h = crate::commands::commands_hub(&["PYR16", "PYR201"]).await;
+    let _ = tokio::task::spawn_blocking(python).await.unwrap();
+    for (id, version, answer) in [
+        ("PYR16", "1.6", "StartTransaction.conf"),
+        ("PYR201", "2.0.1", "TransactionEvent.conf"),
+    ] {
+        let child = python_mode(
+            &h.app.ocpp_address,
+            id,
+            version,
+            "serve",
+            &[],
+            &[("OCPP_START_ON_REMOTE", "1")],
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let v = h.app.admin_get(&format!("/api/chargers/{id}")).await;
+            if v["data"]["online"] == true && v["data"]["last_boot_at"].is_string() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} never booted");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let v = crate::commands::command(
+            &h,
+            &h.ems_c,
+            "START_SESSION",
+            &crate::commands::start(&h, id, &format!("{id}-1"), "APP-PY"),
+        )
+        .await;
+        assert_eq!(v["data"]["result"], "ACCEPTED", "{v}");
+        assert_eq!(
+            crate::commands::result_at(&h, id).await["result"],
+            "ACCEPTED"
+        );
+        let got = output(child).await;
+        let conf = got["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["action"] == answer)
+            .cloned()
+            .unwrap_or_else(|| panic!("{got}"));
+        assert_eq!(conf["status"], "Accepted");
+    }
+}

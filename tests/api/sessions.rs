@@ -231,7 +231,7 @@ fn num(v: &Value) -> f64 {
 
 /// The pushes of one session as the eMSP received them: a PUT, then PATCHes with growing kWh
 /// ending COMPLETED, then one CDR POST; returns (final kWh from the periods, the CDR).
-fn check_session_then_cdr(got: &[(String, String, Value)], session_path_part: &str) -> Value {
+pub fn check_session_then_cdr(got: &[(String, String, Value)], session_path_part: &str) -> Value {
     let ids: Vec<&str> = got
         .iter()
         .filter(|(_, p, _)| p.contains(session_path_part))
