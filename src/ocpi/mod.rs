@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod hubclientinfo;
 pub mod import;
 pub mod locations;
+pub mod relay;
 pub mod search;
 pub mod sessions;
 pub mod tariffs;

@@ -802,6 +802,32 @@ async fn cpo_sessions_and_cdrs_are_forwarded_to_the_token_owner() {
             .iter()
             .all(|r| !r.url.path().contains("cdrs"))
     );
+    // Charging preferences for the CPO's session go to the CPO; its answer comes back.
+    Mock::given(method("PUT"))
+        .and(wiremock::matchers::path("/ocpi/cpo/2.2.1/sessions/RS-1/charging_preferences"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"status_code": 1000, "timestamp": "2026-01-01T00:00:00Z", "data": "DEPARTURE_REQUIRED"}),
+        ))
+        .mount(&cpo.server)
+        .await;
+    let r = h
+        .app
+        .send_json(
+            Method::PUT,
+            "/ocpi/2.2.1/sender/sessions/RS-1/charging_preferences",
+            &h.ems_c,
+            &json!({"profile_type": "GREEN"}),
+        )
+        .await;
+    assert_eq!(body_json(r).await["data"], "DEPARTURE_REQUIRED");
+    let relayed = cpo
+        .requests()
+        .await
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/charging_preferences"))
+        .unwrap();
+    assert_eq!(relayed.headers["ocpi-from-party-id"], "EMS");
+    assert_eq!(relayed.headers["ocpi-to-party-id"], "CPO");
     // The eMSP pulls the forwarded CDR from the hub too.
     let v = body_json(h.app.get("/ocpi/2.2.1/sender/cdrs", &h.ems_c).await).await;
     assert_eq!(v["data"][0]["id"], "RC-1");

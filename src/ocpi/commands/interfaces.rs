@@ -7,20 +7,17 @@
 //! forwarded to that CPO's commands Receiver with a `response_url` of the hub, and the CPO's
 //! result is relayed to the eMSP's own URL (neither partner sees the other's URL).
 
-use std::time::Duration;
-
 use actix_web::{HttpRequest, web};
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::db::commands::{self as store, CommandRow};
-use crate::db::{DbError, locations as location_store, platforms, sessions, transactions};
+use crate::db::{DbError, locations as location_store, sessions, transactions};
 use crate::error::AppError;
 use crate::http::auth::RoutedCaller;
 use crate::http::envelope::{OcpiResponse, status};
 use crate::http::json::{parse_value, read_json_value};
 use crate::http::routing::PartyRef;
-use crate::ocpi::client::{ClientError, Target};
 use crate::ocpi::locations::model::Location;
 use crate::ocpi::sessions::model::{Session, SessionStatus};
 use crate::ocpi::tokens::model::Token;
@@ -561,82 +558,40 @@ async fn forward_to_party(
         command.as_str(),
         cmd.id
     ));
-    let pid = platform_id.to_string();
-    let p = state
-        .db
-        .read(move |c| platforms::get(c, &pid))
-        .await?
-        .filter(|p| p.is_registered())
-        .ok_or_else(|| {
-            AppError::ocpi(status::HUB_CONNECTION_PROBLEM, "the CPO is not connected")
-        })?;
-    let base = crate::push::endpoint(p.endpoints.as_deref(), "commands", InterfaceRole::Receiver)
-        .ok_or_else(|| {
-        AppError::ocpi(
-            status::HUB_CONNECTION_PROBLEM,
-            "the CPO has no commands Receiver",
-        )
-    })?;
-    let sealed = p
-        .their_token
-        .as_deref()
-        .ok_or_else(|| AppError::ocpi(status::HUB_CONNECTION_PROBLEM, "no token for the CPO"))?;
-    let token = state.keys.open(sealed).map_err(AppError::internal)?;
-    let url = format!("{base}/{}", command.as_str());
-    let audience = p.versions_url.clone().unwrap_or_default();
-    let target = Target {
-        url: &url,
-        token: &token,
-        base64: p.auth_base64,
-        audience: &audience,
-        correlation_id: None,
-        routing: Some((&caller.from, cpo)),
-    };
-    let wait = Duration::from_secs(state.settings.outbound_timeout_secs);
-    let answer = tokio::time::timeout(
-        wait,
-        state
-            .client
-            .call::<CommandResponse>(Method::POST, &target, Some(&body)),
+    let relayed = crate::ocpi::relay::send::<CommandResponse>(
+        state,
+        &crate::ocpi::relay::Relay {
+            platform_id,
+            module: "commands",
+            role: InterfaceRole::Receiver,
+            path: &format!("/{}", command.as_str()),
+            method: Method::POST,
+            from: &caller.from,
+            to: cpo,
+        },
+        Some(&body),
     )
     .await;
-    let fail = |code: u32, m: String| {
-        let id = cmd.id.clone();
-        let st = state.db.clone();
-        async move {
-            let _ = st
-                .write(move |c| store::finish(c, &id, "FORWARD_FAILED"))
-                .await;
-            Err(AppError::ocpi(code, m))
-        }
+    let outcome = match relayed {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(AppError::ocpi(
+            status::HUB_GENERIC_ERROR,
+            "the CPO sent no CommandResponse",
+        )),
+        Err(e) => Err(e),
     };
-    match answer {
-        Err(_) | Ok(Err(ClientError::Timeout)) => {
-            fail(status::HUB_TIMEOUT, "the CPO did not answer in time".into()).await
+    // Only an ACCEPTED command gets a result later; otherwise the record is closed now.
+    if !matches!(&outcome, Ok(r) if r.result == CommandResponseType::Accepted) {
+        let id = cmd.id.clone();
+        let closed = state
+            .db
+            .write(move |c| store::finish(c, &id, "NOT_FORWARDED"))
+            .await;
+        if let Err(e) = closed {
+            tracing::warn!(error = %e, "forwarded command not closed");
         }
-        Ok(Err(ClientError::Network(e))) => fail(status::HUB_CONNECTION_PROBLEM, e).await,
-        Ok(Err(ClientError::Ocpi { code, message })) => fail(code, message).await,
-        Ok(Err(e)) => fail(status::HUB_CONNECTION_PROBLEM, e.to_string()).await,
-        Ok(Ok(reply)) => match reply.data {
-            Some(r) => {
-                if r.result != CommandResponseType::Accepted {
-                    let id = cmd.id.clone();
-                    let _ = state
-                        .db
-                        .write(move |c| store::finish(c, &id, "NOT_ACCEPTED"))
-                        .await;
-                }
-                Ok(OcpiResponse::ok(r))
-            }
-            None => {
-                fail(
-                    status::HUB_GENERIC_ERROR,
-                    "the CPO sent no CommandResponse".into(),
-                )
-                .await
-            }
-        },
     }
+    outcome.map(OcpiResponse::ok)
 }
 
 /// The hub's result URL for commands it forwarded: the CPO's CommandResult, relayed to the

@@ -91,9 +91,11 @@ async fn own_session(
         .ok_or_else(|| AppError::NotFound("unknown session".into()))
 }
 
-/// Sender: the driver's charging preferences for a session. Stored with the session (smart
-/// charging acts on them); ACCEPTED while the session runs, NOT_POSSIBLE once it is over.
-/// HTTP 404 with 2001 when the EVSE is not CHARGING_PREFERENCES_CAPABLE.
+/// Sender: the driver's charging preferences for a session. For the hub's own sessions: stored
+/// with the session (smart charging acts on them); ACCEPTED while it runs, NOT_POSSIBLE once it
+/// is over; HTTP 404 with 2001 when the EVSE is not CHARGING_PREFERENCES_CAPABLE. For a remote
+/// CPO's session: relayed to that CPO's sessions Sender and its answer returned (4002/4003
+/// when it does not answer / cannot be reached).
 #[utoipa::path(put, path = "/ocpi/2.2.1/sender/sessions/{session_id}/charging_preferences", tag = "sessions",
     params(("session_id" = String, Path, description = "Session.id of one of the caller's sessions")),
     request_body = ChargingPreferences,
@@ -115,8 +117,41 @@ pub async fn charging_preferences(
     let prefs: ChargingPreferences = parse_value(v)?;
     let row = own_session(&state, &caller, &id).await?;
     let session: Session = serde_json::from_str(&row.object).map_err(AppError::internal)?;
-    if row.source_platform_id.is_some() {
-        return Ok(OcpiResponse::ok(ChargingPreferencesResponse::NotPossible));
+    if let Some(platform_id) = &row.source_platform_id {
+        // A remote CPO's session: its CPO decides; the hub relays the answer.
+        let body = serde_json::to_value(&prefs).map_err(AppError::internal)?;
+        let cpo = PartyRef {
+            country_code: row.country_code.clone(),
+            party_id: row.party_id.clone(),
+        };
+        let answer = crate::ocpi::relay::send::<ChargingPreferencesResponse>(
+            &state,
+            &crate::ocpi::relay::Relay {
+                platform_id,
+                module: "sessions",
+                role: crate::ocpi::versions::InterfaceRole::Sender,
+                path: &format!("/{}/charging_preferences", session.id),
+                method: reqwest::Method::PUT,
+                from: &caller.from,
+                to: &cpo,
+            },
+            Some(&body),
+        )
+        .await?
+        .ok_or_else(|| {
+            AppError::ocpi(
+                status::HUB_GENERIC_ERROR,
+                "the CPO sent no ChargingPreferencesResponse",
+            )
+        })?;
+        if answer == ChargingPreferencesResponse::Accepted {
+            let (key, json) = (row.key.clone(), body.to_string());
+            state
+                .db
+                .write(move |c| store::set_preferences(c, &key, &json))
+                .await?;
+        }
+        return Ok(OcpiResponse::ok(answer));
     }
     let (cc, pid) = (row.country_code.clone(), row.party_id.clone());
     let location_id = session.location_id.to_string();

@@ -259,7 +259,8 @@ impl FakePartner {
                     {"identifier": "tokens", "role": "RECEIVER", "url": format!("{uri}/ocpi/cpo/2.2.1/tokens")},
                     {"identifier": "sessions", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/sessions")},
                     {"identifier": "cdrs", "role": "RECEIVER", "url": format!("{uri}/ocpi/emsp/2.2.1/cdrs")},
-                    {"identifier": "commands", "role": "RECEIVER", "url": format!("{uri}/ocpi/cpo/2.2.1/commands")}
+                    {"identifier": "commands", "role": "RECEIVER", "url": format!("{uri}/ocpi/cpo/2.2.1/commands")},
+                    {"identifier": "sessions", "role": "SENDER", "url": format!("{uri}/ocpi/cpo/2.2.1/sessions")}
                 ]
             }))))
             .mount(&self.server)
