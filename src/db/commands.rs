@@ -130,6 +130,7 @@ pub struct Reservation {
     pub state: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub session_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -227,6 +228,13 @@ pub fn active_on(
         .select(Reservation::as_select())
         .first(conn)
         .optional()?)
+}
+
+pub fn set_reservation_session(conn: &mut DbConnection, id: i64, key: &str) -> Result<(), DbError> {
+    diesel::update(reservations::table.find(id))
+        .set(reservations::session_key.eq(key))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Active reservations past their expiry.

@@ -346,5 +346,6 @@ diesel::table! {
         state -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        session_key -> Nullable<Text>,
     }
 }

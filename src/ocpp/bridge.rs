@@ -105,7 +105,11 @@ pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<En
         .map_err(|e| DbError::Other(format!("token unreadable: {e}")))?;
     let owner_cc = token.country_code.as_str().to_ascii_uppercase();
     let owner_pid = token.party_id.as_str().to_ascii_uppercase();
-    let existing = sessions::of_transaction(conn, tx)?;
+    let existing = match sessions::of_transaction(conn, tx)? {
+        Some(s) => Some(s),
+        // The session of a reservation this token made on this EVSE becomes the transaction's.
+        None => adopt_reservation_session(conn, &t, token.uid.as_str())?,
+    };
     let snapshot = match existing.as_ref().and_then(|r| r.snapshot.as_deref()) {
         Some(s) => serde_json::from_str(s)
             .map_err(|e| DbError::Other(format!("session snapshot unreadable: {e}")))?,
@@ -293,6 +297,169 @@ pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<En
         )?;
     }
     Ok(enqueued)
+}
+
+/// The RESERVATION session of an active reservation of the transaction's EVSE for this token,
+/// now tied to the transaction.
+fn adopt_reservation_session(
+    conn: &mut DbConnection,
+    t: &Transaction,
+    uid: &str,
+) -> Result<Option<SessionRow>, DbError> {
+    let Some(evse) = t.evse_id.or(t.connector_id) else {
+        return Ok(None);
+    };
+    let Some(r) = crate::db::commands::active_on(conn, &t.charger_id, evse)? else {
+        return Ok(None);
+    };
+    let Some(key) = r
+        .session_key
+        .filter(|_| r.token_uid.eq_ignore_ascii_case(uid))
+    else {
+        return Ok(None);
+    };
+    let Some(mut row) = sessions::get(conn, &key)? else {
+        return Ok(None);
+    };
+    if row.transaction_ref.is_some() {
+        return Ok(None);
+    }
+    row.transaction_ref = Some(t.id);
+    sessions::upsert(conn, &row)?;
+    Ok(Some(row))
+}
+
+/// Open the RESERVATION session of an accepted reservation and PUT it to the token's eMSP.
+/// Returns the session key and whether a delivery was enqueued.
+pub fn open_reservation_session(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+    r: &crate::db::commands::Reservation,
+    reference: Option<&str>,
+) -> Result<(String, bool), DbError> {
+    let token: Token = serde_json::from_str(&r.token)
+        .map_err(|e| DbError::Other(format!("reservation token unreadable: {e}")))?;
+    let location: Option<Location> = locations::get(
+        conn,
+        &locations::object_key(&cfg.own.country_code, &cfg.own.party_id, &r.location_id),
+    )?
+    .and_then(|row| serde_json::from_str(&row.object).ok());
+    let connector = location
+        .as_ref()
+        .and_then(|l| l.evse(&r.evse_uid))
+        .and_then(|e| e.connectors.first())
+        .map(|c| c.id.to_string())
+        .unwrap_or_else(|| "1".into());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let now = crate::db::now();
+    let ci = |s: &str| CiString::new(s.to_string()).map_err(DbError::Other);
+    let session = Session {
+        country_code: CountryCode::new(&cfg.own.country_code).map_err(DbError::Other)?,
+        party_id: PartyId::new(&cfg.own.party_id).map_err(DbError::Other)?,
+        id: ci(&id)?,
+        start_date_time: DateTime::from_naive(now),
+        end_date_time: None,
+        kwh: Decimal::ZERO,
+        cdr_token: CdrToken {
+            country_code: token.country_code.clone(),
+            party_id: token.party_id.clone(),
+            uid: token.uid.clone(),
+            token_type: token.token_type,
+            contract_id: token.contract_id.clone(),
+        },
+        auth_method: AuthMethod::Command,
+        authorization_reference: reference.and_then(|r| CiString::new(r).ok()),
+        location_id: ci(&r.location_id)?,
+        evse_uid: ci(&r.evse_uid)?,
+        connector_id: ci(&connector)?,
+        meter_id: None,
+        currency: Currency::new(cfg.currency.clone()).map_err(DbError::Other)?,
+        charging_periods: None,
+        total_cost: None,
+        status: SessionStatus::Reservation,
+        last_updated: DateTime::from_naive(now),
+    };
+    let key = sessions::object_key(&cfg.own.country_code, &cfg.own.party_id, &id);
+    let object = serde_json::to_string(&session).map_err(|e| DbError::Other(e.to_string()))?;
+    sessions::upsert(
+        conn,
+        &SessionRow {
+            key: key.clone(),
+            country_code: cfg.own.country_code.clone(),
+            party_id: cfg.own.party_id.clone(),
+            id: id.clone(),
+            emsp_country_code: token.country_code.as_str().to_ascii_uppercase(),
+            emsp_party_id: token.party_id.as_str().to_ascii_uppercase(),
+            status: SessionStatus::Reservation.as_str().into(),
+            object,
+            transaction_ref: None,
+            source_platform_id: None,
+            pushed_periods: None,
+            charging_preferences: None,
+            snapshot: None,
+            last_updated: now,
+            created_at: now,
+        },
+    )?;
+    let owner = PartyRef {
+        country_code: token.country_code.as_str().to_ascii_uppercase(),
+        party_id: token.party_id.as_str().to_ascii_uppercase(),
+    };
+    let path = format!("/{}/{}/{}", cfg.own.country_code, cfg.own.party_id, id);
+    let body = serde_json::to_value(&session).map_err(|e| DbError::Other(e.to_string()))?;
+    let pushed = send_to_owner(
+        conn,
+        cfg,
+        "sessions",
+        &key,
+        "PUT",
+        &path,
+        Some(&body),
+        &owner,
+    )?;
+    Ok((key, pushed))
+}
+
+/// End the RESERVATION session of a reservation that expired or was cancelled (COMPLETED,
+/// no charging). False when there was nothing to do.
+pub fn close_reservation_session(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+    key: &str,
+) -> Result<bool, DbError> {
+    let Some(mut row) = sessions::get(conn, key)? else {
+        return Ok(false);
+    };
+    let Ok(mut session) = serde_json::from_str::<Session>(&row.object) else {
+        return Ok(false);
+    };
+    if session.status != SessionStatus::Reservation || row.transaction_ref.is_some() {
+        return Ok(false);
+    }
+    let now = crate::db::now();
+    session.status = SessionStatus::Completed;
+    session.end_date_time = Some(DateTime::from_naive(now));
+    session.last_updated = DateTime::from_naive(now);
+    row.status = SessionStatus::Completed.as_str().into();
+    row.object = serde_json::to_string(&session).map_err(|e| DbError::Other(e.to_string()))?;
+    row.last_updated = now;
+    sessions::upsert(conn, &row)?;
+    let owner = PartyRef {
+        country_code: row.emsp_country_code.clone(),
+        party_id: row.emsp_party_id.clone(),
+    };
+    let path = format!("/{}/{}/{}", row.country_code, row.party_id, row.id);
+    let body = json!({"status": "COMPLETED", "end_date_time": session.end_date_time, "last_updated": session.last_updated});
+    send_to_owner(
+        conn,
+        cfg,
+        "sessions",
+        key,
+        "PATCH",
+        &path,
+        Some(&body),
+        &owner,
+    )
 }
 
 /// Same state as the eMSP would see it (ignoring `last_updated` and the open period's growth

@@ -467,6 +467,31 @@ async fn reservations_hold_the_evse_until_expiry_cancel_or_use() {
     assert_eq!(call[3]["reservationId"], hub_id);
     assert_eq!(result_at(&h, "c3").await["result"], "ACCEPTED");
     wait_status(&h, "CV-1", "AVAILABLE").await;
+
+    // The eMSP saw each reservation as a session: RESERVATION, then COMPLETED when it expired
+    // or was cancelled, ACTIVE (the same session) when its token started charging.
+    crate::locations::drained(&h.app).await;
+    let got = received(&h.ems).await;
+    let reserved: Vec<String> = got
+        .iter()
+        .filter(|(m, _, b)| m == "PUT" && b["status"] == "RESERVATION")
+        .map(|(_, p, _)| p.clone())
+        .collect();
+    assert_eq!(reserved.len(), 3, "{got:#?}");
+    let last_status = |p: &str| {
+        got.iter()
+            .filter(|(_, q, b)| q == p && b.get("status").is_some())
+            .map(|(_, _, b)| b["status"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(last_status(&reserved[0]), ["RESERVATION", "COMPLETED"]);
+    assert_eq!(last_status(&reserved[1]), ["RESERVATION", "ACTIVE"]);
+    assert_eq!(last_status(&reserved[2]), ["RESERVATION", "COMPLETED"]);
+    let activated = got
+        .iter()
+        .find(|(m, p, b)| m == "PATCH" && *p == reserved[1] && b["status"] == "ACTIVE")
+        .unwrap();
+    assert_eq!(activated.2["start_date_time"], "2026-03-02T10:00:00Z");
 }
 
 #[tokio::test]

@@ -42,7 +42,9 @@ CREATE TABLE reservations (
     expires_at TIMESTAMP NOT NULL,
     state TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    -- The OCPI session (RESERVATION) shown to the eMSP while the reservation lasts.
+    session_key TEXT
 );
 CREATE INDEX reservations_owner ON reservations (emsp_country_code, emsp_party_id, reservation_id);
 CREATE INDEX reservations_evse ON reservations (charger_id, evse_id, state);

@@ -413,24 +413,45 @@ pub async fn run_reserve(
     };
     let accepted = result.0 == CommandResultType::Accepted;
     let id = reservation;
+    let cfg = crate::ocpp::bridge::BridgeSettings::of(&state.settings);
+    let reference = serde_json::from_str::<Value>(&cmd.request)
+        .ok()
+        .and_then(|v| v["authorization_reference"].as_str().map(str::to_string));
     let stored = state
         .db
         .write(move |c| {
+            let to = if accepted {
+                store::ACTIVE
+            } else {
+                store::CANCELLED
+            };
             store::set_reservation_state(
                 c,
                 id,
                 &[store::PENDING_RESERVATION, store::ACTIVE],
-                if accepted {
-                    store::ACTIVE
-                } else {
-                    store::CANCELLED
-                },
+                to,
                 None,
-            )
+            )?;
+            // The eMSP sees the reservation as a session in RESERVATION state.
+            match store::get_reservation(c, id)? {
+                Some(r) if accepted && r.session_key.is_none() => {
+                    let (key, pushed) = crate::ocpp::bridge::open_reservation_session(
+                        c,
+                        &cfg,
+                        &r,
+                        reference.as_deref(),
+                    )?;
+                    store::set_reservation_session(c, id, &key)?;
+                    Ok(pushed)
+                }
+                _ => Ok(false),
+            }
         })
         .await;
-    if let Err(e) = stored {
-        tracing::error!(error = %e, "reservation state not stored");
+    match stored {
+        Ok(true) => state.outbox_wakeup.notify(),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "reservation state not stored"),
     }
     if accepted {
         set_evse_status(&state, &target.location_id, &target.evse_uid, "RESERVED").await;
@@ -484,11 +505,34 @@ pub async fn run_cancel(state: web::Data<AppState>, cmd: CommandRow, r: Reservat
 /// End an active reservation (`to`: CANCELLED, EXPIRED or USED) and free its EVSE.
 pub async fn release(state: &AppState, r: &Reservation, to: &'static str) {
     let id = r.id;
-    let changed = state
+    let session = r.session_key.clone().filter(|_| to != store::USED);
+    let cfg = crate::ocpp::bridge::BridgeSettings::of(&state.settings);
+    let outcome = state
         .db
-        .write(move |c| store::set_reservation_state(c, id, &[store::ACTIVE], to, None))
-        .await
-        .unwrap_or(false);
+        .write(move |c| {
+            let changed = store::set_reservation_state(c, id, &[store::ACTIVE], to, None)?;
+            // An unused reservation's session ends (COMPLETED, nothing charged).
+            let pushed = match &session {
+                Some(key) if changed => {
+                    crate::ocpp::bridge::close_reservation_session(c, &cfg, key)?
+                }
+                _ => false,
+            };
+            Ok((changed, pushed))
+        })
+        .await;
+    let changed = match outcome {
+        Ok((changed, pushed)) => {
+            if pushed {
+                state.outbox_wakeup.notify();
+            }
+            changed
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reservation not released");
+            false
+        }
+    };
     if changed && to != store::USED {
         set_evse_status(state, &r.location_id, &r.evse_uid, "AVAILABLE").await;
     }
