@@ -240,7 +240,7 @@ impl Hub {
             .unwrap();
         let dropped = std::fs::read_to_string(&self.log)
             .unwrap_or_default()
-            .matches("message log full")
+            .matches("entry dropped")
             .count();
         (status, dropped)
     }
