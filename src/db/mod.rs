@@ -151,6 +151,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(0))
+            // No `SELECT 1` before every batch: a broken connection fails the batch (which
+            // its writer retries) and the pool replaces it.
+            .test_on_check_out(false)
             .connection_timeout(std::time::Duration::from_secs(10))
             .connection_customizer(Box::new(SqlitePragmas))
             .build_unchecked(manager);

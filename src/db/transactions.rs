@@ -411,6 +411,19 @@ pub fn get_many(
     Ok(found)
 }
 
+/// The transactions with these row ids, in the order of `ids` (one query per 1,000 ids).
+pub fn by_refs(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Transaction>, DbError> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for part in ids.chunks(1000) {
+        let rows: Vec<Transaction> = ocpp_transactions::table
+            .filter(ocpp_transactions::id.eq_any(part))
+            .select(Transaction::as_select())
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|t| (t.id, t)));
+    }
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
 /// Which of these (transaction, seqNo) pairs are stored already.
 pub fn stored_seq_nos(
     conn: &mut DbConnection,

@@ -37,6 +37,9 @@ const CHANNEL: usize = 50_000;
 pub const BATCH: usize = 10_000;
 const STATE_CHANNEL: usize = 20_000;
 const STATE_BATCH: usize = 5000;
+/// After a small batch, the writer waits this long so that the next one is bigger (fewer
+/// statements and commits per frame; nothing waits for the message log).
+const LINGER: Duration = Duration::from_millis(10);
 /// EVSE status writes in flight at once (each is one transaction).
 const STATUS_WRITERS: usize = 8;
 
@@ -306,8 +309,12 @@ impl MessageLog {
                     batch.fill(&mut rx, &mut state_rx);
                 }
             }
+            let small = batch.messages.len() < BATCH / 10 && batch.flushes.is_empty();
             for done in batch.store(&db).await {
                 let _ = done.send(());
+            }
+            if small {
+                tokio::time::sleep(LINGER).await;
             }
         }
     }

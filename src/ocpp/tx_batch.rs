@@ -4,7 +4,7 @@
 //! A batch is everything waiting (up to [`BATCH`] messages), stored in one database
 //! transaction: the transactions it names read with one query, the messages and meter values
 //! with multi-row inserts in arrival order, each touched transaction updated once, then
-//! [`bridge::sync`] once per touched transaction, after its messages and in the same database
+//! [`bridge::sync`] once per touched transaction (read again with one query), after its messages and in the same database
 //! transaction, so the OCPI session always matches what is stored. Each CALL is answered only
 //! once its batch has committed. Batches are written one after the other, so the messages of a
 //! transaction are stored in the order received (a charge point has one CALL outstanding, and
@@ -32,6 +32,10 @@ use super::bridge::{self, BridgeSettings};
 const CHANNEL: usize = 20_000;
 /// Messages in one database transaction at most.
 const BATCH: usize = 2_000;
+/// A batch smaller than this waits [`LINGER`] for more before it is written (fewer statements
+/// and commits per message under load, at the cost of that delay).
+const SMALL: usize = 100;
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// One transaction message to store.
 #[derive(Debug, Clone)]
@@ -143,16 +147,25 @@ impl TxWriter {
             let mut entries = Vec::new();
             let mut flushes = Vec::new();
             let mut next = Some(first);
-            while let Some(m) = next {
-                match m {
-                    Msg::Job(e) => entries.push(e),
-                    Msg::Flush(f) => flushes.push(f),
+            let mut lingered = false;
+            loop {
+                while let Some(m) = next {
+                    match m {
+                        Msg::Job(e) => entries.push(e),
+                        Msg::Flush(f) => flushes.push(f),
+                    }
+                    next = if entries.len() < BATCH {
+                        rx.try_recv().ok()
+                    } else {
+                        None
+                    };
                 }
-                next = if entries.len() < BATCH {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                };
+                if lingered || entries.len() >= SMALL || !flushes.is_empty() {
+                    break;
+                }
+                lingered = true;
+                tokio::time::sleep(LINGER).await;
+                next = rx.try_recv().ok();
             }
             if !entries.is_empty() {
                 write_batch(&db, &cfg, &wakeup, entries).await;
@@ -350,10 +363,11 @@ pub fn store_batch(
             store::update(conn, t, u)?;
         }
     }
-    // The sessions, after everything of the batch is stored.
+    // The sessions, after everything of the batch is stored: each touched transaction read
+    // again (one query), then `bridge::sync` of it.
     let mut pushed = false;
-    for id in order {
-        pushed |= bridge::sync(conn, cfg, id)?;
+    for t in store::by_refs(conn, &order)? {
+        pushed |= bridge::sync_read(conn, cfg, t)?;
     }
     Ok(pushed)
 }
