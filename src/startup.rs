@@ -91,6 +91,8 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
         recent_authorizations: Default::default(),
         ocpp_schemas,
         ocpp_log,
+        ocpp_tx: Default::default(),
+        ocpp_chargers: Default::default(),
         ocpp_registry: Default::default(),
         location_lists,
         settings,
@@ -232,12 +234,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let worker = tokio::spawn(crate::push::worker::run(self.state.clone()));
         let state = self.state.clone();
+        // The gateway's writers have connections of their own: they never queue behind the
+        // request handlers for one, nor starve them.
         let log_writer = tokio::spawn(async move {
             state
                 .ocpp_log
-                .run(state.db.clone(), state.settings.ocpp_message_log_days)
+                .run(state.db.dedicated(2), state.settings.ocpp_message_log_days)
                 .await
         });
+        let state = self.state.clone();
+        let tx_writer = tokio::spawn(async move {
+            let cfg = crate::ocpp::bridge::BridgeSettings::of(&state.settings);
+            state
+                .ocpp_tx
+                .run(state.db.dedicated(1), cfg, state.outbox_wakeup_handle())
+                .await
+        });
+        let state = self.state.clone();
+        let charger_reads =
+            tokio::spawn(async move { state.ocpp_chargers.run(state.db.clone()).await });
         let relay = tokio::spawn(crate::ocpp::relay::serve(self.state.clone()));
         let expiry = tokio::spawn(crate::ocpi::commands::service::expire_reservations(
             self.state.clone(),
@@ -257,11 +272,16 @@ impl Application {
         {
             tracing::warn!("charge point connections still open at shutdown");
         }
+        if let Err(e) = self.state.ocpp_tx.flush().await {
+            tracing::error!(error = %e, "OCPP transaction writes not flushed at shutdown");
+        }
         if let Err(e) = self.state.ocpp_log.flush().await {
             tracing::error!(error = %e, "OCPP writes not flushed at shutdown");
         }
         worker.abort();
         log_writer.abort();
+        tx_writer.abort();
+        charger_reads.abort();
         relay.abort();
         expiry.abort();
         ocpp.stop(false).await;

@@ -18,6 +18,10 @@ pub struct AppState {
     pub outbox_wakeup: Arc<crate::push::worker::Wakeup>,
     /// The OCPP message log (written in batches by one task).
     pub ocpp_log: Arc<crate::ocpp::log::MessageLog>,
+    /// The writer of batched transaction updates (MeterValues, TransactionEvent Updated).
+    pub ocpp_tx: Arc<crate::ocpp::tx_batch::TxWriter>,
+    /// Charge point reads of the OCPP handshakes, batched.
+    pub ocpp_chargers: Arc<crate::ocpp::gateway::ChargerReads>,
     /// Charge points connected to this instance.
     pub ocpp_registry: Arc<crate::ocpp::gateway::Registry>,
     /// The OCPP JSON schemas, when `HUB_OCPP_SCHEMA_DIR` names them.

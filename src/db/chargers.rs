@@ -67,6 +67,19 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Charger>, DbError
         .optional()?)
 }
 
+/// The charge points among `ids` (one query per 1,000 ids).
+pub fn get_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Charger>, DbError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for part in ids.chunks(1000) {
+        let rows: Vec<Charger> = chargers::table
+            .filter(chargers::id.eq_any(part))
+            .select(Charger::as_select())
+            .load(conn)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 pub fn list(conn: &mut DbConnection) -> Result<Vec<Charger>, DbError> {
     Ok(chargers::table
         .select(Charger::as_select())

@@ -93,6 +93,8 @@ pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
 pub struct Db {
     pool: Pool<ConnectionManager<DbConnection>>,
     backend: Backend,
+    /// What the pool connects to (for [`Db::dedicated`]).
+    conn_url: String,
     /// SQLite has one writer: write transactions queue here instead of failing with BUSY.
     write_lock: Arc<Mutex<()>>,
 }
@@ -119,17 +121,48 @@ impl Db {
         } else {
             (Backend::Postgres, url.to_string())
         };
-        let manager = ConnectionManager::<DbConnection>::new(conn_url);
-        let pool = Pool::builder()
-            .max_size(pool_size)
-            .connection_timeout(std::time::Duration::from_secs(10))
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(manager)?;
+        let pool = Self::pool(&conn_url, pool_size)?;
         Ok(Self {
             pool,
             backend,
+            conn_url,
             write_lock: Arc::new(Mutex::new(())),
         })
+    }
+
+    fn pool(conn_url: &str, size: u32) -> Result<Pool<ConnectionManager<DbConnection>>, DbError> {
+        let manager = ConnectionManager::<DbConnection>::new(conn_url);
+        Ok(Pool::builder()
+            .max_size(size)
+            .connection_timeout(std::time::Duration::from_secs(10))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(manager)?)
+    }
+
+    /// A handle on the same database with its own pool of `size` connections (opened lazily,
+    /// reconnected by the pool), for a background writer that must not queue behind the
+    /// request handlers for a connection. SQLite writes still take the shared one-writer lock.
+    /// An in-memory SQLite database is per connection: it keeps the shared pool.
+    pub fn dedicated(&self, size: u32) -> Self {
+        if self.backend == Backend::Sqlite && self.conn_url == ":memory:" {
+            return self.clone();
+        }
+        let manager = ConnectionManager::<DbConnection>::new(self.conn_url.clone());
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            // No `SELECT 1` before every batch: a broken connection fails the batch (which
+            // its writer retries) and the pool replaces it.
+            .test_on_check_out(false)
+            .connection_timeout(std::time::Duration::from_secs(10))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build_unchecked(manager);
+        Self {
+            pool,
+            backend: self.backend,
+            conn_url: self.conn_url.clone(),
+            write_lock: self.write_lock.clone(),
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -306,23 +306,144 @@ pub fn add_meter_values(
     evse_id: Option<i64>,
     values: &[NewMeterValue],
 ) -> Result<(), DbError> {
-    for v in values {
-        diesel::insert_into(ocpp_meter_values::table)
-            .values((
-                ocpp_meter_values::transaction_ref.eq(transaction_ref),
-                ocpp_meter_values::charger_id.eq(charger_id),
-                ocpp_meter_values::evse_id.eq(evse_id),
-                ocpp_meter_values::sampled_at.eq(v.sampled_at),
-                ocpp_meter_values::measurand.eq(&v.measurand),
-                ocpp_meter_values::phase.eq(&v.phase),
-                ocpp_meter_values::context.eq(&v.context),
-                ocpp_meter_values::location.eq(&v.location),
-                ocpp_meter_values::value.eq(&v.value),
-                ocpp_meter_values::unit.eq(&v.unit),
-            ))
-            .execute(conn)?;
+    let rows: Vec<MeterRow> = values
+        .iter()
+        .map(|v| MeterRow::of(transaction_ref, charger_id, evse_id, v))
+        .collect();
+    insert_meter_rows(conn, &rows)
+}
+
+/// A meter value row, ready for a multi-row insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = ocpp_meter_values)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct MeterRow {
+    pub transaction_ref: Option<i64>,
+    pub charger_id: String,
+    pub evse_id: Option<i64>,
+    pub sampled_at: NaiveDateTime,
+    pub measurand: String,
+    pub phase: Option<String>,
+    pub context: Option<String>,
+    pub location: Option<String>,
+    pub value: String,
+    pub unit: String,
+}
+
+impl MeterRow {
+    pub fn of(
+        transaction_ref: Option<i64>,
+        charger_id: &str,
+        evse_id: Option<i64>,
+        v: &NewMeterValue,
+    ) -> Self {
+        Self {
+            transaction_ref,
+            charger_id: charger_id.to_string(),
+            evse_id,
+            sampled_at: v.sampled_at,
+            measurand: v.measurand.clone(),
+            phase: v.phase.clone(),
+            context: v.context.clone(),
+            location: v.location.clone(),
+            value: v.value.clone(),
+            unit: v.unit.clone(),
+        }
+    }
+}
+
+/// Meter value rows with multi-row inserts, in order.
+pub fn insert_meter_rows(conn: &mut DbConnection, rows: &[MeterRow]) -> Result<(), DbError> {
+    // 10 parameters a row: 1,000 rows stay well under both backends' limits.
+    for part in rows.chunks(1000) {
+        // MultiConnection has no multi-row insert of its own: each backend does it.
+        let insert = diesel::insert_into(ocpp_meter_values::table).values(part);
+        match conn {
+            DbConnection::Pg(c) => insert.execute(c)?,
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+        };
     }
     Ok(())
+}
+
+/// A transaction message, ready for a multi-row insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = ocpp_transaction_events)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct EventRow {
+    pub transaction_ref: i64,
+    pub action: String,
+    pub event_type: Option<String>,
+    pub seq_no: Option<i64>,
+    pub occurred_at: NaiveDateTime,
+    pub payload: String,
+    pub received_at: NaiveDateTime,
+}
+
+/// Transaction messages with multi-row inserts, in order (their ids follow the order).
+pub fn insert_event_rows(conn: &mut DbConnection, rows: &[EventRow]) -> Result<(), DbError> {
+    for part in rows.chunks(1000) {
+        let insert = diesel::insert_into(ocpp_transaction_events::table).values(part);
+        match conn {
+            DbConnection::Pg(c) => insert.execute(c)?,
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// The transactions named by (charge point, transaction id), in one query per 500 names.
+pub fn get_many(
+    conn: &mut DbConnection,
+    keys: &[(String, String)],
+) -> Result<Vec<Transaction>, DbError> {
+    let mut found = Vec::new();
+    for part in keys.chunks(500) {
+        let chargers: Vec<&str> = part.iter().map(|k| k.0.as_str()).collect();
+        let ids: Vec<&str> = part.iter().map(|k| k.1.as_str()).collect();
+        let rows: Vec<Transaction> = ocpp_transactions::table
+            .filter(ocpp_transactions::charger_id.eq_any(&chargers))
+            .filter(ocpp_transactions::transaction_id.eq_any(&ids))
+            .select(Transaction::as_select())
+            .load(conn)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The transactions with these row ids, in the order of `ids` (one query per 1,000 ids).
+pub fn by_refs(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Transaction>, DbError> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for part in ids.chunks(1000) {
+        let rows: Vec<Transaction> = ocpp_transactions::table
+            .filter(ocpp_transactions::id.eq_any(part))
+            .select(Transaction::as_select())
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|t| (t.id, t)));
+    }
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
+/// Which of these (transaction, seqNo) pairs are stored already.
+pub fn stored_seq_nos(
+    conn: &mut DbConnection,
+    pairs: &[(i64, i64)],
+) -> Result<std::collections::HashSet<(i64, i64)>, DbError> {
+    let mut found = std::collections::HashSet::new();
+    for part in pairs.chunks(500) {
+        let refs: Vec<i64> = part.iter().map(|p| p.0).collect();
+        let seqs: Vec<i64> = part.iter().map(|p| p.1).collect();
+        let rows: Vec<(i64, Option<i64>)> = ocpp_transaction_events::table
+            .filter(ocpp_transaction_events::transaction_ref.eq_any(&refs))
+            .filter(ocpp_transaction_events::seq_no.eq_any(&seqs))
+            .select((
+                ocpp_transaction_events::transaction_ref,
+                ocpp_transaction_events::seq_no,
+            ))
+            .load(conn)?;
+        found.extend(rows.into_iter().filter_map(|(r, s)| Some((r, s?))));
+    }
+    Ok(found)
 }
 
 pub fn meter_values(

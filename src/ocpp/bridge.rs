@@ -92,6 +92,17 @@ pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<En
     let Some(t) = store::by_ref(conn, tx)? else {
         return Ok(false);
     };
+    sync_read(conn, cfg, t)
+}
+
+/// [`sync`] of a transaction the caller has just read in the current database transaction
+/// (after its last change): batches read all theirs with one query.
+pub fn sync_read(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+    t: store::Transaction,
+) -> Result<Enqueued, DbError> {
+    let tx = t.id;
     // The token: a command's (kept on the transaction), else the stored one.
     let object = match (&t.token_object, &t.token_key) {
         (Some(o), _) => o.clone(),

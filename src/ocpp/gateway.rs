@@ -253,7 +253,8 @@ impl Registry {
             .insert(message_id.clone(), tx);
         let mut session = session;
         let text = frame::call(&message_id, action, payload);
-        log.record(id, "OUT", 2, &message_id, Some(action), &text);
+        log.record(id, "OUT", 2, &message_id, Some(action), &text)
+            .await;
         if session.text(text).await.is_err() {
             outbound
                 .pending
@@ -302,6 +303,93 @@ impl Registry {
     }
 }
 
+/// Charge point reads of the handshakes in flight, batched: each handshake waits for its row,
+/// and every handshake that arrives while a read is running joins the next one (one `IN (…)`
+/// query for up to [`READ_BATCH`] charge points, at most [`READS_IN_FLIGHT`] at once). Nothing
+/// is cached: each handshake sees the row as stored when it arrived or later, so disabling a
+/// charge point or changing its password takes effect at its next connection.
+pub struct ChargerReads {
+    tx: tokio::sync::mpsc::Sender<ReadRequest>,
+    rx: Mutex<Option<tokio::sync::mpsc::Receiver<ReadRequest>>>,
+}
+
+type ReadAnswer = Result<Option<chargers::Charger>, String>;
+type ReadRequest = (String, tokio::sync::oneshot::Sender<ReadAnswer>);
+
+const READ_BATCH: usize = 1000;
+const READS_IN_FLIGHT: usize = 4;
+
+impl Default for ChargerReads {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(20_000);
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("charge point not read: {0}")]
+pub struct ReadError(String);
+
+impl ChargerReads {
+    /// The registered charge point `id`, if any.
+    pub async fn get(&self, id: &str) -> Result<Option<chargers::Charger>, ReadError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((id.to_string(), tx))
+            .await
+            .map_err(|_| ReadError("reader not running".into()))?;
+        rx.await
+            .map_err(|_| ReadError("reader not running".into()))?
+            .map_err(ReadError)
+    }
+
+    /// The reader task (one per process); returns at once if already taken.
+    pub async fn run(&self, db: crate::db::Db) {
+        let Some(mut rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let slots = Arc::new(tokio::sync::Semaphore::new(READS_IN_FLIGHT));
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < READ_BATCH
+                && let Ok(r) = rx.try_recv()
+            {
+                batch.push(r);
+            }
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                match db.read(move |c| chargers::get_many(c, &ids)).await {
+                    Ok(rows) => {
+                        let rows: HashMap<String, chargers::Charger> =
+                            rows.into_iter().map(|c| (c.id.clone(), c)).collect();
+                        for (id, answer) in batch {
+                            let _ = answer.send(Ok(rows.get(&id).cloned()));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, answer) in batch {
+                            let _ = answer.send(Err(e.to_string()));
+                        }
+                    }
+                }
+                drop(slot);
+            });
+        }
+    }
+}
+
 /// The subprotocol to speak: the first one the client lists that the hub supports.
 pub fn negotiate(req: &HttpRequest) -> Option<Version> {
     req.headers()
@@ -339,10 +427,9 @@ pub async fn connect(
     if id.is_empty() || id.chars().count() > 48 || id.contains(':') {
         return Ok(HttpResponse::BadRequest().body("charge point id: 1 to 48 characters, no ':'"));
     }
-    let lookup = id.clone();
     let known = state
-        .db
-        .read(move |c| chargers::get(c, &lookup))
+        .ocpp_chargers
+        .get(&id)
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;
     match &known {
@@ -507,13 +594,13 @@ async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<Strin
     let cp = ctx.charger_id;
     match frame::parse(text, ctx.version) {
         Err(e) => {
-            log.record(cp, "IN", 0, &e.id, None, text);
+            log.record(cp, "IN", 0, &e.id, None, text).await;
             let reply = frame::error(&e, ctx.version);
-            log.record(cp, "OUT", 4, &e.id, None, &reply);
+            log.record(cp, "OUT", 4, &e.id, None, &reply).await;
             Some(reply)
         }
         Ok(None) => {
-            log.record(cp, "IN", 0, "-1", None, text);
+            log.record(cp, "IN", 0, "-1", None, text).await;
             None
         }
         Ok(Some(Frame::Call {
@@ -521,7 +608,7 @@ async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<Strin
             action,
             payload,
         })) => {
-            log.record(cp, "IN", 2, &id, Some(&action), text);
+            log.record(cp, "IN", 2, &id, Some(&action), text).await;
             let span =
                 tracing::info_span!("ocpp", ocpp.charge_point_id = %cp, ocpp.action = %action);
             let checked = match ctx.state.ocpp_schemas.as_deref() {
@@ -547,12 +634,13 @@ async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<Strin
                 Ok(p) => (3, frame::result(&id, &p)),
                 Err(e) => (4, frame::error(&e, ctx.version)),
             };
-            log.record(cp, "OUT", kind, &id, Some(&action), &reply);
+            log.record(cp, "OUT", kind, &id, Some(&action), &reply)
+                .await;
             Some(reply)
         }
         // Answers to the hub's own calls.
         Ok(Some(Frame::Result { id, payload })) => {
-            log.record(cp, "IN", 3, &id, None, text);
+            log.record(cp, "IN", 3, &id, None, text).await;
             if !outbound.complete(&id, Answer::Result(payload)) {
                 tracing::warn!(ocpp.charge_point_id = %cp, message_id = %id, "answer to no outstanding call");
             }
@@ -564,7 +652,7 @@ async fn on_text(ctx: &Ctx<'_>, outbound: &Outbound, text: &str) -> Option<Strin
             description,
             ..
         })) => {
-            log.record(cp, "IN", 4, &id, None, text);
+            log.record(cp, "IN", 4, &id, None, text).await;
             if !outbound.complete(&id, Answer::Error { code, description }) {
                 tracing::warn!(ocpp.charge_point_id = %cp, message_id = %id, "error for no outstanding call");
             }

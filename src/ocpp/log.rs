@@ -1,7 +1,10 @@
 //! The gateway's writes, off the WebSocket loops: one task per process stores them in batches.
 //!
-//! - The message log: frames go into a bounded channel (a full channel drops the entry with a
-//!   warning, never blocking a charge point). The same task prunes entries older than the
+//! - The message log: frames go into a bounded channel; a full channel makes the connection
+//!   wait (back-pressure: a frame is never dropped while the writer runs; one that finds the
+//!   writer gone is counted in [`MessageLog::dropped`] and logged). The writer has database
+//!   connections of its own ([`crate::db::Db::dedicated`]) and stores up to [`BATCH`] frames
+//!   per transaction with multi-row inserts. The same task prunes entries older than the
 //!   retention.
 //! - Charge point state: connect, disconnect, boot and heartbeat. These are never dropped: a
 //!   full channel makes the connection wait (back-pressure). A batch is folded per charge point
@@ -30,9 +33,13 @@ use crate::db::message_log::{self, Message};
 use crate::db::{Db, DbConnection, DbError};
 
 const CHANNEL: usize = 50_000;
-const BATCH: usize = 1000;
+/// Message log entries in one write transaction at most.
+pub const BATCH: usize = 10_000;
 const STATE_CHANNEL: usize = 20_000;
 const STATE_BATCH: usize = 5000;
+/// After a small batch, the writer waits this long so that the next one is bigger (fewer
+/// statements and commits per frame; nothing waits for the message log).
+const LINGER: Duration = Duration::from_millis(10);
 /// EVSE status writes in flight at once (each is one transaction).
 const STATUS_WRITERS: usize = 8;
 
@@ -171,6 +178,7 @@ pub struct MessageLog {
     state_tx: mpsc::Sender<StateEntry>,
     rx: Mutex<Option<Receivers>>,
     enabled: bool,
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 impl MessageLog {
@@ -183,11 +191,13 @@ impl MessageLog {
             state_tx,
             rx: Mutex::new(Some((rx, state_rx))),
             enabled: retention_days > 0,
+            dropped: Default::default(),
         }
     }
 
     /// Log one frame: `direction` IN or OUT, `kind` 2 (CALL), 3 (CALLRESULT), 4 (CALLERROR).
-    pub fn record(
+    /// Waits while the writer's queue is full (back-pressure on the connection).
+    pub async fn record(
         &self,
         charger_id: &str,
         direction: &str,
@@ -209,9 +219,16 @@ impl MessageLog {
             payload: text.to_string(),
             at: crate::db::now(),
         };
-        if self.tx.try_send(m).is_err() {
-            tracing::warn!(ocpp.charge_point_id = %charger_id, "message log full: entry dropped");
+        if self.tx.send(m).await.is_err() {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(ocpp.charge_point_id = %charger_id, "message log writer gone: entry dropped");
         }
+    }
+
+    /// Message log entries dropped since start (only when the writer task was gone).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Store a state change of a registered charge point (time: now). Waits only when the
@@ -292,8 +309,12 @@ impl MessageLog {
                     batch.fill(&mut rx, &mut state_rx);
                 }
             }
+            let small = batch.messages.len() < BATCH / 10 && batch.flushes.is_empty();
             for done in batch.store(&db).await {
                 let _ = done.send(());
+            }
+            if small {
+                tokio::time::sleep(LINGER).await;
             }
         }
     }

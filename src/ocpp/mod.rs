@@ -14,3 +14,4 @@ pub mod meter;
 pub mod relay;
 pub mod schema;
 pub mod transactions;
+pub mod tx_batch;

@@ -15,6 +15,7 @@ use super::bridge;
 use super::frame::{ErrorKind, RpcError, Version};
 use super::handlers::Ctx;
 use super::meter;
+use super::tx_batch::Job;
 
 fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_string)
@@ -282,44 +283,49 @@ pub async fn handle(
             .map_err(|e| failed(id, e))
         }
         (Version::V16, "MeterValues") => {
-            let connector = i(&p, "connectorId");
-            let tx_id = i(&p, "transactionId").map(|t| t.to_string());
-            let samples = p
-                .get("meterValue")
-                .map(|d| meter::samples(d, false))
-                .unwrap_or_default();
-            db.write(move |c| {
-                let t = match &tx_id {
-                    Some(t) => store::get(c, &charger, t)?,
-                    None => None,
-                };
-                if let Some(t) = &t {
-                    store::add_event(
-                        c,
-                        t.id,
-                        "MeterValues",
-                        Some("Updated"),
-                        None,
-                        crate::db::now(),
-                        &raw,
-                    )?;
-                }
-                store::add_meter_values(
-                    c,
-                    t.as_ref().map(|t| t.id),
-                    &charger,
-                    connector,
-                    &samples,
-                )?;
-                match &t {
-                    Some(t) => bridge::sync(c, &cfg, t.id),
-                    None => Ok(false),
-                }
-            })
-            .await
-            .map(|pushed| wake(ctx, pushed))
-            .map(|()| json!({}))
-            .map_err(|e| failed(id, e))
+            // Batched with other transaction updates (see `tx_batch`); answered once stored.
+            let job = Job::MeterValues16 {
+                charger_id: charger,
+                connector_id: i(&p, "connectorId"),
+                transaction_id: i(&p, "transactionId").map(|t| t.to_string()),
+                samples: p
+                    .get("meterValue")
+                    .map(|d| meter::samples(d, false))
+                    .unwrap_or_default(),
+                raw,
+                received_at: crate::db::now(),
+            };
+            ctx.state
+                .ocpp_tx
+                .store(job)
+                .await
+                .map(|()| json!({}))
+                .map_err(|e| failed(id, e))
+        }
+        (Version::V201, "TransactionEvent")
+            if s(&p, "eventType").as_deref() == Some("Updated") && p.get("idToken").is_none() =>
+        {
+            let evse = p.get("evse").and_then(|e| i(e, "id"));
+            let info = p.get("transactionInfo").cloned().unwrap_or(Value::Null);
+            let job = Job::Updated201 {
+                charger_id: charger,
+                transaction_id: s(&info, "transactionId").unwrap_or_else(|| "unknown".into()),
+                evse_id: evse,
+                connector_id: p.get("evse").and_then(|e| i(e, "connectorId")),
+                seq_no: i(&p, "seqNo"),
+                at: at(&p),
+                samples: p
+                    .get("meterValue")
+                    .map(|d| meter::samples(d, true))
+                    .unwrap_or_default(),
+                raw,
+            };
+            ctx.state
+                .ocpp_tx
+                .store(job)
+                .await
+                .map(|()| json!({}))
+                .map_err(|e| failed(id, e))
         }
         (Version::V201, "TransactionEvent") => {
             let when = at(&p);

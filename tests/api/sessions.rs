@@ -954,3 +954,110 @@ async fn a_cdr_keeps_the_start_time_tariff_and_the_signed_meter_values() {
             .contains("10000")
     );
 }
+
+/// MeterValues and TransactionEvent Updated are stored in batches: many of them from several
+/// charge points at once (1.6 and 2.0.1, so batches mix transactions and each transaction spans
+/// batches) are all stored, answered only once stored, in order, and each session's kWh is the
+/// last reading's.
+#[tokio::test]
+async fn batched_meter_values_are_all_stored_in_order_and_the_session_follows_the_last_reading() {
+    const CPS: [&str; 4] = ["CPB1", "CPB2", "CPB3", "CPB4"];
+    const READINGS: u32 = 60;
+    let h = hub(&CPS, |_| {}).await;
+    let mut tasks = Vec::new();
+    for (k, cp) in CPS.into_iter().enumerate() {
+        let v201 = k % 2 == 1;
+        let (mut ws, _) = open(
+            &h.app,
+            cp,
+            if v201 { "ocpp2.0.1" } else { "ocpp1.6" },
+            Some(PASSWORD),
+        )
+        .await
+        .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let at = |i: u32| format!("2026-03-02T10:{:02}:{:02}Z", i / 60, i % 60);
+            let tx = if v201 {
+                let r = ask(
+                    &mut ws,
+                    &te(0, "Started", &at(0), 0, json!({"triggerReason": "Authorized", "transactionInfo": {"transactionId": format!("TX-{cp}")}, "idToken": {"idToken": "TOK-1", "type": "ISO14443"}})),
+                )
+                .await;
+                assert_eq!(r[2]["idTokenInfo"]["status"], "Accepted", "{r}");
+                format!("TX-{cp}")
+            } else {
+                let r = ask(
+                    &mut ws,
+                    &json!([2, "s", "StartTransaction", {"connectorId": 1, "idTag": "TOK-1", "meterStart": 0, "timestamp": at(0)}]).to_string(),
+                )
+                .await;
+                assert_eq!(r[2]["idTagInfo"]["status"], "Accepted", "{r}");
+                r[2]["transactionId"].as_i64().unwrap().to_string()
+            };
+            for i in 1..=READINGS {
+                let wh = i * 100;
+                let frame = if v201 {
+                    te(i64::from(i), "Updated", &at(i), wh, json!({"transactionInfo": {"transactionId": tx}}))
+                } else {
+                    json!([2, format!("m{i}"), "MeterValues", {"connectorId": 1, "transactionId": tx.parse::<i64>().unwrap(), "meterValue": mv16(&at(i), wh)}]).to_string()
+                };
+                let r = ask(&mut ws, &frame).await;
+                assert_eq!(r[0], 3, "{r}");
+            }
+            // A duplicate seqNo (2.0.1) is acknowledged and ignored.
+            if v201 {
+                let r = ask(&mut ws, &te(1, "Updated", &at(1), 100, json!({"transactionInfo": {"transactionId": tx}}))).await;
+                assert_eq!(r[0], 3, "{r}");
+            }
+            (cp.to_string(), tx)
+        }));
+    }
+    let mut done = Vec::new();
+    for t in tasks {
+        done.push(t.await.unwrap());
+    }
+    // Answered means stored: no flush needed before reading.
+    for (cp, tx) in done {
+        let (values, events, session) = h
+            .app
+            .state
+            .db
+            .read(move |c| {
+                let t = ocpi_hub::db::transactions::get(c, &cp, &tx)?.unwrap();
+                let values = ocpi_hub::db::transactions::meter_values(c, t.id)?;
+                let events = ocpi_hub::db::transactions::event_payloads(c, t.id)?;
+                let session = ocpi_hub::db::sessions::of_transaction(c, t.id)?;
+                Ok((values, events, session))
+            })
+            .await
+            .unwrap();
+        let readings: Vec<String> = values
+            .iter()
+            .filter(|v| v.measurand == "Energy.Active.Import.Register")
+            .map(|v| v.value.clone())
+            .collect();
+        let want: Vec<String> = (0..=READINGS).map(|i| (i * 100).to_string()).collect();
+        // 2.0.1: the Started event's reading too; 1.6: the meter start is not a sample.
+        let want = if readings.len() == want.len() {
+            want
+        } else {
+            want[1..].to_vec()
+        };
+        assert_eq!(readings, want, "every reading stored, in order");
+        // The messages in arrival order: start, then each reading once.
+        assert_eq!(events.len(), 1 + READINGS as usize, "{events:#?}");
+        for (i, e) in events.iter().skip(1).enumerate() {
+            let expected_wh = (i as u32 + 1) * 100;
+            assert!(
+                e.contains(&format!("\"value\":{expected_wh}"))
+                    || e.contains(&format!("\"value\":\"{expected_wh}\"")),
+                "event {i} out of order: {e}"
+            );
+        }
+        let session: Value = serde_json::from_str(&session.unwrap().object).unwrap();
+        assert!(
+            (num(&session["kwh"]) - f64::from(READINGS * 100) / 1000.0).abs() < 1e-9,
+            "{session}"
+        );
+    }
+}
