@@ -77,12 +77,14 @@ struct Opts {
     fail_pct: f64,
     ceiling_cps: usize,
     ceiling_secs: u64,
+    ceiling_rates: Vec<f64>,
     drain_events: usize,
     runs: usize,
     part: String,
     hub: PathBuf,
     schemas: PathBuf,
     pg: String,
+    pg_pid: u32,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,18 +147,44 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// CPU seconds of every `postgres` process (the server's backends come and go; the sum over
-/// the live ones at two instants is a good enough split for long-lived pool connections).
-fn postgres_cpu_secs() -> f64 {
-    let mut total = 0.0;
+/// The postmaster serving `port` on this machine (0 when not found, e.g. a remote server).
+fn postmaster_pid(port: u16) -> u32 {
+    let flag = format!("-p\0{port}\0");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("bin/postgres\0") && cmd.contains(&flag) {
+            return pid;
+        }
+    }
+    0
+}
+
+/// CPU seconds of the PostgreSQL server `postmaster` and its live children (backends come and
+/// go, but the hub's pool keeps its connections for the whole run).
+fn postgres_cpu_secs(postmaster: u32) -> f64 {
+    if postmaster == 0 {
+        return f64::NAN;
+    }
+    let mut total = cpu_secs(postmaster);
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            let name = e.file_name();
-            let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "postgres" {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|a| a.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
                 total += cpu_secs(pid);
             }
         }
@@ -690,6 +718,14 @@ struct Check {
     cdr_lat_us: Vec<u64>,
     answer_us: Vec<u64>,
     lag_us: Vec<u64>,
+    /// Latency by message: StartTransaction → PUT, MeterValues → PATCH, StopTransaction →
+    /// the COMPLETED PATCH; and from that PATCH's arrival to the CDR's.
+    put_us: Vec<u64>,
+    meter_us: Vec<u64>,
+    stop_us: Vec<u64>,
+    cdr_after_patch_us: Vec<u64>,
+    /// From the OCPP answer to the push's arrival (the outbox's share).
+    after_answer_us: Vec<u64>,
 }
 
 /// Which message a successful session/CDR request answers: (session key, kind).
@@ -774,8 +810,19 @@ fn check(sent: &[Sent], recs: &[Rec], run: &str) -> Check {
                     let lat = at.saturating_duration_since(s.sent).as_micros() as u64;
                     if is_cdr {
                         out.cdr_lat_us.push(lat);
+                        if let Some((_, patch_at, _)) = arrivals.get(&(key, Kind::Stop, false)) {
+                            out.cdr_after_patch_us
+                                .push(at.saturating_duration_since(*patch_at).as_micros() as u64);
+                        }
                     } else {
                         out.session_lat_us.push(lat);
+                        out.after_answer_us
+                            .push(at.saturating_duration_since(s.answered).as_micros() as u64);
+                        match kind {
+                            Kind::Start => out.put_us.push(lat),
+                            Kind::Meter(_) => out.meter_us.push(lat),
+                            Kind::Stop => out.stop_us.push(lat),
+                        }
                     }
                     let prev = last_index.insert(key, *idx);
                     if prev.is_some_and(|p| p > *idx) {
@@ -789,7 +836,21 @@ fn check(sent: &[Sent], recs: &[Rec], run: &str) -> Check {
     out.cdr_lat_us.sort_unstable();
     out.answer_us.sort_unstable();
     out.lag_us.sort_unstable();
+    for v in [
+        &mut out.put_us,
+        &mut out.meter_us,
+        &mut out.stop_us,
+        &mut out.cdr_after_patch_us,
+        &mut out.after_answer_us,
+    ] {
+        v.sort_unstable();
+    }
     out
+}
+
+/// `p50/p99` of a sorted list of microseconds, in ms.
+fn p50_99(v: &[u64]) -> String {
+    format!("{:.1}/{:.1}", pct(v, 0.5), pct(v, 0.99))
 }
 
 fn pct(sorted: &[u64], p: f64) -> f64 {
@@ -836,6 +897,7 @@ struct LatencyResult {
     pg_cpu: f64,
     bench_cpu: f64,
     load: String,
+    breakdown: String,
 }
 
 struct Rig {
@@ -890,7 +952,7 @@ async fn latency(o: &Opts, run: usize, fail_pct: f64) -> LatencyResult {
     let every = Duration::from_secs_f64(o.cps as f64 / o.rate);
     let (cpu_hub0, cpu_pg0, cpu_me0) = (
         cpu_secs(rig.hub.child.id()),
-        postgres_cpu_secs(),
+        postgres_cpu_secs(o.pg_pid),
         cpu_secs(0),
     );
     let mut tasks = Vec::new();
@@ -923,7 +985,7 @@ async fn latency(o: &Opts, run: usize, fail_pct: f64) -> LatencyResult {
     }
     let (cpu_hub, cpu_pg, cpu_me) = (
         cpu_secs(rig.hub.child.id()) - cpu_hub0,
-        postgres_cpu_secs() - cpu_pg0,
+        postgres_cpu_secs(o.pg_pid) - cpu_pg0,
         cpu_secs(0) - cpu_me0,
     );
     let dead = rig.hub.outbox("DEAD").await.len();
@@ -958,6 +1020,14 @@ async fn latency(o: &Opts, run: usize, fail_pct: f64) -> LatencyResult {
         pg_cpu: cpu_pg * per_k,
         bench_cpu: cpu_me * per_k,
         load,
+        breakdown: format!(
+            "p50/p99 ms: PUT {} PATCH {} COMPLETED {} CDR after COMPLETED {} push after OCPP answer {}",
+            p50_99(&c.put_us),
+            p50_99(&c.meter_us),
+            p50_99(&c.stop_us),
+            p50_99(&c.cdr_after_patch_us),
+            p50_99(&c.after_answer_us)
+        ),
     }
 }
 
@@ -975,7 +1045,7 @@ struct CeilingResult {
 }
 
 /// Closed loop: events/s ingested and session pushes/s arriving, in the window after a warm-up.
-async fn ceiling(o: &Opts, run: usize) -> CeilingResult {
+async fn saturate(o: &Opts, run: usize) -> CeilingResult {
     let name = format!("ceil_{run}");
     let rig = rig(o, &name, o.ceiling_cps, &[]).await;
     rig.take_recs();
@@ -1025,7 +1095,7 @@ async fn ceiling(o: &Opts, run: usize) -> CeilingResult {
     );
     let (cpu_hub0, cpu_pg0, cpu_me0) = (
         cpu_secs(rig.hub.child.id()),
-        postgres_cpu_secs(),
+        postgres_cpu_secs(o.pg_pid),
         cpu_secs(0),
     );
     tokio::time::sleep(Duration::from_secs(o.ceiling_secs)).await;
@@ -1037,7 +1107,7 @@ async fn ceiling(o: &Opts, run: usize) -> CeilingResult {
     let window = w1.duration_since(w0).as_secs_f64();
     let (cpu_hub, cpu_pg, cpu_me) = (
         cpu_secs(rig.hub.child.id()) - cpu_hub0,
-        postgres_cpu_secs() - cpu_pg0,
+        postgres_cpu_secs(o.pg_pid) - cpu_pg0,
         cpu_secs(0) - cpu_me0,
     );
     let load = loadavg();
@@ -1065,6 +1135,110 @@ async fn ceiling(o: &Opts, run: usize) -> CeilingResult {
         bench_cpu_pct: 100.0 * cpu_me / window,
         load,
     }
+}
+
+#[derive(Debug, Clone, Default)]
+struct StepResult {
+    rate: f64,
+    events_per_s: f64,
+    pushes_per_s: f64,
+    backlog_at_end: i64,
+    drain_s: f64,
+    session_p99: f64,
+    hub_cpu_pct: f64,
+    pg_cpu_pct: f64,
+    load: String,
+}
+
+/// Open loop at rising rates on one hub: session pushes/s arriving while the charge points
+/// send, and the backlog of session pushes not yet arrived when they stop.
+async fn sweep(o: &Opts, run: usize) -> Vec<StepResult> {
+    let name = format!("sweep_{run}");
+    let cps = o.ceiling_cps;
+    let rig = rig(o, &name, cps, &[]).await;
+    rig.take_recs();
+    let mut out = Vec::new();
+    for &rate in &o.ceiling_rates {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let t0 = Instant::now() + Duration::from_millis(500 + 10 * cps as u64);
+        let until = t0 + Duration::from_secs(o.ceiling_secs);
+        let every = Duration::from_secs_f64(cps as f64 / rate);
+        let mut tasks = Vec::new();
+        for c in 0..cps {
+            let offset = Duration::from_secs_f64(c as f64 / rate);
+            tasks.push(tokio::spawn(charge_point(
+                rig.hub.ocpp,
+                rig.run.clone(),
+                c,
+                o.meter_values,
+                Some((t0, offset, every)),
+                until,
+                stop.clone(),
+                true,
+                tx.clone(),
+            )));
+        }
+        drop(tx);
+        tokio::time::sleep_until(t0.into()).await;
+        let (cpu_hub0, cpu_pg0) = (cpu_secs(rig.hub.child.id()), postgres_cpu_secs(o.pg_pid));
+        tokio::time::sleep_until(until.into()).await;
+        let (cpu_hub, cpu_pg) = (
+            cpu_secs(rig.hub.child.id()) - cpu_hub0,
+            postgres_cpu_secs(o.pg_pid) - cpu_pg0,
+        );
+        let load = loadavg();
+        let in_window = |at: Instant| at >= t0 && at < until;
+        let (pushes, pushed_by_end) = {
+            let recs = rig.emsp.recs.lock().unwrap();
+            let ok = || {
+                recs.iter()
+                    .filter(|r| r.status < 300 && r.path.starts_with("/ocpi/emsp/2.2.1/sessions"))
+            };
+            (
+                ok().filter(|r| in_window(r.at)).count(),
+                ok().filter(|r| r.at < until).count(),
+            )
+        };
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut sent = Vec::new();
+        while let Some(s) = rx.recv().await {
+            sent.push(s);
+        }
+        let answered_by_end = sent.iter().filter(|s| s.answered < until).count();
+        let events = sent.iter().filter(|s| in_window(s.sent)).count();
+        let d0 = Instant::now();
+        wait_outbox_empty(&rig.hub, Duration::from_secs(600)).await;
+        let drain_s = d0.elapsed().as_secs_f64();
+        let recs = rig.take_recs();
+        let c = check(&sent, &recs, &rig.run);
+        if c.lost > 0 {
+            eprintln!("  warning: {} pushes lost at {rate}/s", c.lost);
+        }
+        let secs = o.ceiling_secs as f64;
+        out.push(StepResult {
+            rate,
+            events_per_s: events as f64 / secs,
+            pushes_per_s: pushes as f64 / secs,
+            backlog_at_end: answered_by_end as i64 - pushed_by_end as i64,
+            drain_s,
+            session_p99: pct(&c.session_lat_us, 0.99),
+            hub_cpu_pct: 100.0 * cpu_hub / secs,
+            pg_cpu_pct: 100.0 * cpu_pg / secs,
+            load,
+        });
+        let r = out.last().unwrap();
+        println!(
+            "  sweep run {run} at {rate}/s: {:.0} events/s sent, {:.0} session pushes/s arrived, backlog at end {}, \
+             drained in {:.1} s, session p99 {:.1} ms; CPU hub {:.0}% pg {:.0}%; load {}",
+            r.events_per_s, r.pushes_per_s, r.backlog_at_end, r.drain_s, r.session_p99, r.hub_cpu_pct,
+            r.pg_cpu_pct, r.load
+        );
+    }
+    rig.finish(o).await;
+    out
 }
 
 #[derive(Debug, Clone, Default)]
@@ -1124,7 +1298,7 @@ async fn drain(o: &Opts, run: usize) -> DrainResult {
     // Every CP finished its transaction: one session push per message, one CDR per stop.
     let expected_sessions = sent.len();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (cpu_hub0, cpu_pg0) = (cpu_secs(rig.hub.child.id()), postgres_cpu_secs());
+    let (cpu_hub0, cpu_pg0) = (cpu_secs(rig.hub.child.id()), postgres_cpu_secs(o.pg_pid));
     let t0 = Instant::now();
     rig.emsp.held.store(false, Ordering::Release);
     rig.emsp.release.notify_waiters();
@@ -1155,7 +1329,7 @@ async fn drain(o: &Opts, run: usize) -> DrainResult {
     let secs = last.duration_since(t0).as_secs_f64().max(0.001);
     let (cpu_hub, cpu_pg) = (
         cpu_secs(rig.hub.child.id()) - cpu_hub0,
-        postgres_cpu_secs() - cpu_pg0,
+        postgres_cpu_secs(o.pg_pid) - cpu_pg0,
     );
     let load = loadavg();
     wait_outbox_empty(&rig.hub, Duration::from_secs(120)).await;
@@ -1204,6 +1378,7 @@ fn print_latency(label: &str, rs: &[LatencyResult]) {
             r.bench_cpu,
             r.load
         );
+        println!("    {}", r.breakdown);
     }
     let m = |f: fn(&LatencyResult) -> f64| median(rs.iter().map(f).collect());
     let sum = |f: fn(&LatencyResult) -> usize| rs.iter().map(f).sum::<usize>();
@@ -1240,7 +1415,12 @@ async fn main() {
         meter_values: env_or("E2E_METER_VALUES", 3),
         fail_pct: env_or("E2E_FAIL_PCT", 1.0),
         ceiling_cps: env_or("E2E_CEILING_CPS", 200),
-        ceiling_secs: env_or("E2E_CEILING_SECS", 20),
+        ceiling_secs: env_or("E2E_CEILING_SECS", 15),
+        ceiling_rates: std::env::var("E2E_CEILING_RATES")
+            .unwrap_or_else(|_| "200,300,400,600,800".into())
+            .split(',')
+            .filter_map(|r| r.trim().parse().ok())
+            .collect(),
         drain_events: env_or("E2E_DRAIN_EVENTS", 10_000),
         runs: env_or("E2E_RUNS", 3),
         part: std::env::var("E2E_PART").unwrap_or_else(|_| "all".into()),
@@ -1255,8 +1435,16 @@ async fn main() {
                     "/../shared/ref/ocpp-schemas"
                 ))
             }),
-        pg: postgres_url(),
+        pg: String::new(),
+        pg_pid: 0,
     };
+    let mut o = o;
+    o.pg = postgres_url();
+    o.pg_pid = url::Url::parse(&o.pg)
+        .ok()
+        .and_then(|u| u.port())
+        .map(postmaster_pid)
+        .unwrap_or(0);
     // `cargo bench` passes `--bench`; nothing else to parse.
     println!(
         "sessions_e2e: hub {:?}, rate {}/s over {} charge points, {} meter values per transaction, \
@@ -1272,7 +1460,11 @@ async fn main() {
     );
     let part = o.part.as_str();
     if part == "all" || part == "latency" {
-        for fail in [0.0, o.fail_pct] {
+        let mut fails = vec![0.0];
+        if o.fail_pct > 0.0 {
+            fails.push(o.fail_pct);
+        }
+        for fail in fails {
             let mut rs = Vec::new();
             for run in 0..o.runs {
                 rs.push(latency(&o, run, fail).await);
@@ -1281,11 +1473,32 @@ async fn main() {
         }
     }
     if part == "all" || part == "ceiling" {
+        let mut steps: Vec<Vec<StepResult>> = Vec::new();
+        for run in 0..o.runs {
+            steps.push(sweep(&o, run).await);
+        }
+        for (i, rate) in o.ceiling_rates.iter().enumerate() {
+            let at: Vec<&StepResult> = steps.iter().filter_map(|s| s.get(i)).collect();
+            let m = |f: fn(&StepResult) -> f64| median(at.iter().map(|r| f(r)).collect());
+            println!(
+                "  sweep MEDIAN at {rate}/s: {:.0} events/s sent, {:.0} session pushes/s arrived, backlog at end {:.0}, \
+                 drain {:.1} s, session p99 {:.1} ms, CPU hub {:.0}% pg {:.0}%",
+                m(|r| r.events_per_s),
+                m(|r| r.pushes_per_s),
+                m(|r| r.backlog_at_end as f64),
+                m(|r| r.drain_s),
+                m(|r| r.session_p99),
+                m(|r| r.hub_cpu_pct),
+                m(|r| r.pg_cpu_pct),
+            );
+        }
+    }
+    if part == "saturate" {
         let mut rs = Vec::new();
         for run in 0..o.runs {
-            let r = ceiling(&o, run).await;
+            let r = saturate(&o, run).await;
             println!(
-                "  ceiling run {run}: {:.0} events/s in, {:.0} session pushes/s out, backlog at end {}, \
+                "  saturate run {run}: {:.0} events/s in, {:.0} session pushes/s out, backlog at end {}, \
                  lost {} DEAD {}; CPU hub {:.0}% pg {:.0}% bench {:.0}%; load {}",
                 r.events_per_s,
                 r.pushes_per_s,
@@ -1300,7 +1513,7 @@ async fn main() {
             rs.push(r);
         }
         println!(
-            "  ceiling MEDIAN of {}: {:.0} events/s in, {:.0} session pushes/s out",
+            "  saturate MEDIAN of {}: {:.0} events/s in, {:.0} session pushes/s out",
             rs.len(),
             median(rs.iter().map(|r| r.events_per_s).collect()),
             median(rs.iter().map(|r| r.pushes_per_s).collect()),
