@@ -624,12 +624,15 @@ async fn charge_point(
     until: Instant,
     stop: Arc<AtomicBool>,
     finish_transactions: bool,
+    epoch: i64,
     out: tokio::sync::mpsc::UnboundedSender<Sent>,
 ) {
     let id = cp_id(&run, c);
     let mut ws = connect(hub, &id).await;
     let mut j: u32 = 0;
-    let mut step: i64 = 0;
+    // Virtual minutes: each session of the charge point starts at a new time, also across
+    // calls (`epoch`), or the hub would take a StartTransaction for a repeated one.
+    let mut step: i64 = epoch;
     loop {
         let due = |j: u32| schedule.map(|(t0, offset, every)| t0 + offset + every * j);
         let now = Instant::now();
@@ -967,6 +970,7 @@ async fn latency(o: &Opts, run: usize, fail_pct: f64) -> LatencyResult {
             until,
             stop.clone(),
             true,
+            0,
             tx.clone(),
         )));
     }
@@ -1063,6 +1067,7 @@ async fn saturate(o: &Opts, run: usize) -> CeilingResult {
             far,
             stop.clone(),
             true,
+            0,
             tx.clone(),
         )));
     }
@@ -1139,7 +1144,6 @@ async fn saturate(o: &Opts, run: usize) -> CeilingResult {
 
 #[derive(Debug, Clone, Default)]
 struct StepResult {
-    rate: f64,
     events_per_s: f64,
     pushes_per_s: f64,
     backlog_at_end: i64,
@@ -1158,7 +1162,7 @@ async fn sweep(o: &Opts, run: usize) -> Vec<StepResult> {
     let rig = rig(o, &name, cps, &[]).await;
     rig.take_recs();
     let mut out = Vec::new();
-    for &rate in &o.ceiling_rates {
+    for (step_no, &rate) in o.ceiling_rates.iter().enumerate() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
         let t0 = Instant::now() + Duration::from_millis(500 + 10 * cps as u64);
@@ -1176,6 +1180,7 @@ async fn sweep(o: &Opts, run: usize) -> Vec<StepResult> {
                 until,
                 stop.clone(),
                 true,
+                1_000_000 * (1 + step_no as i64),
                 tx.clone(),
             )));
         }
@@ -1219,7 +1224,6 @@ async fn sweep(o: &Opts, run: usize) -> Vec<StepResult> {
         }
         let secs = o.ceiling_secs as f64;
         out.push(StepResult {
-            rate,
             events_per_s: events as f64 / secs,
             pushes_per_s: pushes as f64 / secs,
             backlog_at_end: answered_by_end as i64 - pushed_by_end as i64,
@@ -1281,6 +1285,7 @@ async fn drain(o: &Opts, run: usize) -> DrainResult {
             far,
             stop.clone(),
             true,
+            0,
             tx.clone(),
         )));
     }
