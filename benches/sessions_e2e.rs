@@ -14,7 +14,7 @@
 //! CDR by its `session_id`. Latency is the push's first successful arrival at the eMSP minus the
 //! moment the OCPP message was written to the socket (one clock, one process).
 //!
-//! Parts (`E2E_PART=latency|ceiling|drain|all`, default all), each `E2E_RUNS` (3) times with a
+//! Parts (`E2E_PART=latency|ceiling|drain|saturate|all`, default all = the first three), each `E2E_RUNS` (3) times with a
 //! fresh hub and database:
 //!
 //! - **latency**: open loop at `E2E_RATE` (200) transaction events/s spread over `E2E_CPS` (100)
@@ -22,15 +22,18 @@
 //!   (1) % failures. Reports p50/p99 from the OCPP message to the session push (PUT and PATCHes)
 //!   and to the CDR POST, the OCPP answer time, and checks that every expected push arrived, in
 //!   order per session, and that the outbox holds no PENDING or DEAD delivery at the end.
-//! - **ceiling**: closed loop, `E2E_CEILING_CPS` (200) charge points each sending its next
-//!   message as soon as the previous one is answered (transactions of 20 meter values), for
-//!   `E2E_CEILING_SECS` (20): events/s the hub ingests and session pushes/s that reach the eMSP.
+//! - **ceiling**: open loop at each of `E2E_CEILING_RATES` (200,300,400,600,800) messages/s over
+//!   `E2E_CEILING_CPS` (200) charge points for `E2E_CEILING_SECS` (15) on one hub: session
+//!   pushes/s arriving while the charge points send, and the backlog of pushes not yet arrived
+//!   when they stop (a sustained rate keeps it near zero).
+//! - **saturate** (only when asked): closed loop, each charge point sending its next message as
+//!   soon as the previous one is answered (transactions of 20 meter values).
 //! - **drain**: the outbox alone. The eMSP holds every session request until
 //!   `E2E_DRAIN_EVENTS` (10,000) events have been ingested, then answers: the rate at which the
 //!   backlog of session pushes reaches it.
 //!
 //! Run: `cargo bench --bench sessions_e2e` (PostgreSQL from `TEST_DATABASE_URL`, else
-//! `.ci/start-postgres`). Hub settings can be overridden with the usual `HUB_*` variables in the
+//! `.ci/start-postgres`; `E2E_KEEP_DB=1` keeps each run's database for inspection). Hub settings can be overridden with the usual `HUB_*` variables in the
 //! environment of the bench (they are passed to the child).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -286,7 +289,10 @@ impl Hub {
     async fn outbox(&self, state: &str) -> Vec<Value> {
         let r = self
             .client
-            .get(format!("{}/admin/outbox?state={state}&limit=1000", self.http))
+            .get(format!(
+                "{}/admin/outbox?state={state}&limit=1000",
+                self.http
+            ))
             .bearer_auth(&self.admin)
             .send()
             .await
@@ -296,7 +302,13 @@ impl Hub {
         v["data"].as_array().cloned().unwrap_or_default()
     }
 
-    async fn ocpi(&self, m: reqwest::Method, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    async fn ocpi(
+        &self,
+        m: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> (u16, Value) {
         let auth = format!(
             "Token {}",
             base64::engine::general_purpose::STANDARD.encode(token)
@@ -360,7 +372,8 @@ async fn emsp_handle(req: HttpRequest, body: web::Bytes, e: web::Data<Emsp>) -> 
         ])));
     }
     if method == "GET" && path == "/ocpi/2.2.1" {
-        let ep = |id: &str, role: &str, url: String| json!({"identifier": id, "role": role, "url": url});
+        let ep =
+            |id: &str, role: &str, url: String| json!({"identifier": id, "role": role, "url": url});
         return HttpResponse::Ok().json(envelope(json!({
             "version": "2.2.1",
             "endpoints": [
@@ -543,7 +556,9 @@ async fn wait_outbox_empty(hub: &Hub, timeout: Duration) -> bool {
 async fn connect(hub: SocketAddr, id: &str) -> Ws {
     let stream = TcpStream::connect(hub).await.unwrap();
     stream.set_nodelay(true).unwrap();
-    let mut req = format!("ws://{hub}/ocpp/{id}").into_client_request().unwrap();
+    let mut req = format!("ws://{hub}/ocpp/{id}")
+        .into_client_request()
+        .unwrap();
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{PASSWORD}"));
     let h = req.headers_mut();
     h.insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().unwrap());
@@ -731,11 +746,11 @@ struct Check {
     after_answer_us: Vec<u64>,
 }
 
+/// A push: (session (charge point, start), the message that caused it, is it the CDR).
+type PushKey = ((usize, i64), Kind, bool);
+
 /// Which message a successful session/CDR request answers: (session key, kind).
-fn classify(
-    r: &Rec,
-    sessions: &HashMap<String, (usize, i64)>,
-) -> Option<((usize, i64), Kind, bool)> {
+fn classify(r: &Rec, sessions: &HashMap<String, (usize, i64)>) -> Option<PushKey> {
     let body: Value = serde_json::from_slice(&r.body).ok()?;
     if r.path.starts_with("/ocpi/emsp/2.2.1/cdrs") {
         let sid = body["session_id"].as_str()?;
@@ -775,7 +790,7 @@ fn check(sent: &[Sent], recs: &[Rec], run: &str) -> Check {
         }
     }
     // First successful arrival (index, time) of each (session, kind, is_cdr), and how often.
-    let mut arrivals: HashMap<((usize, i64), Kind, bool), (usize, Instant, usize)> = HashMap::new();
+    let mut arrivals: HashMap<PushKey, (usize, Instant, usize)> = HashMap::new();
     let mut out = Check::default();
     for (i, r) in recs.iter().enumerate() {
         if r.status >= 300 {
@@ -932,7 +947,9 @@ impl Rig {
     async fn finish(self, o: &Opts) {
         self.hub.stop().await;
         self.emsp_handle.stop(false).await;
-        drop_database(&o.pg, &self.db);
+        if std::env::var_os("E2E_KEEP_DB").is_none() {
+            drop_database(&o.pg, &self.db);
+        }
     }
 
     fn take_recs(&self) -> Vec<Rec> {
@@ -1237,8 +1254,14 @@ async fn sweep(o: &Opts, run: usize) -> Vec<StepResult> {
         println!(
             "  sweep run {run} at {rate}/s: {:.0} events/s sent, {:.0} session pushes/s arrived, backlog at end {}, \
              drained in {:.1} s, session p99 {:.1} ms; CPU hub {:.0}% pg {:.0}%; load {}",
-            r.events_per_s, r.pushes_per_s, r.backlog_at_end, r.drain_s, r.session_p99, r.hub_cpu_pct,
-            r.pg_cpu_pct, r.load
+            r.events_per_s,
+            r.pushes_per_s,
+            r.backlog_at_end,
+            r.drain_s,
+            r.session_p99,
+            r.hub_cpu_pct,
+            r.pg_cpu_pct,
+            r.load
         );
     }
     rig.finish(o).await;
