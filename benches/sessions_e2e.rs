@@ -14,8 +14,8 @@
 //! CDR by its `session_id`. Latency is the push's first successful arrival at the eMSP minus the
 //! moment the OCPP message was written to the socket (one clock, one process).
 //!
-//! Parts (`E2E_PART=latency|ceiling|drain|saturate|all`, default all = the first three), each `E2E_RUNS` (3) times with a
-//! fresh hub and database:
+//! Parts (`E2E_PART=latency|ceiling|drain|saturate|all`, default all = the first three), each
+//! `E2E_RUNS` (3) times with a fresh hub and database:
 //!
 //! - **latency**: open loop at `E2E_RATE` (200) transaction events/s spread over `E2E_CPS` (100)
 //!   charge points for `E2E_SECS` (30), once with no eMSP failures and once with `E2E_FAIL_PCT`
@@ -33,8 +33,8 @@
 //!   backlog of session pushes reaches it.
 //!
 //! Run: `cargo bench --bench sessions_e2e` (PostgreSQL from `TEST_DATABASE_URL`, else
-//! `.ci/start-postgres`; `E2E_KEEP_DB=1` keeps each run's database for inspection). Hub settings can be overridden with the usual `HUB_*` variables in the
-//! environment of the bench (they are passed to the child).
+//! `.ci/start-postgres`; `E2E_KEEP_DB=1` keeps each run's database for inspection). The child
+//! inherits the bench's environment, so other `HUB_*` settings can be tried without a rebuild.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
