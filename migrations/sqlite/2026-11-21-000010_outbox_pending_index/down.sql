@@ -1,0 +1,2 @@
+DROP INDEX outbox_pending_id;
+DROP INDEX outbox_pending_group;
