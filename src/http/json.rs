@@ -46,6 +46,21 @@ pub fn parse_value<T: DeserializeOwned + Validate>(
 }
 
 /// The first failing field of a `validator` result, as `path: message`.
+/// A Receiver PATCH body: a JSON object that carries `last_updated` (2001 otherwise).
+pub fn patch_object(
+    v: &serde_json::Value,
+) -> Result<&serde_json::Map<String, serde_json::Value>, AppError> {
+    let Some(p) = v.as_object() else {
+        return Err(AppError::invalid("a PATCH body must be a JSON object"));
+    };
+    if !p.contains_key("last_updated") {
+        return Err(AppError::invalid(
+            "field `last_updated`: required in a PATCH",
+        ));
+    }
+    Ok(p)
+}
+
 pub fn describe_validation(errors: &ValidationErrors) -> String {
     fn walk(prefix: &str, errors: &ValidationErrors) -> Option<String> {
         let mut fields: Vec<_> = errors.errors().iter().collect();

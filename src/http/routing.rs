@@ -116,6 +116,24 @@ impl RoutingHeaders {
     }
 }
 
+/// A body's id field must equal the URL's (case-insensitively): 2001 naming the field otherwise.
+pub fn same_id(field: &str, url: &str, body: &str) -> Result<(), AppError> {
+    if url.eq_ignore_ascii_case(body) {
+        Ok(())
+    } else {
+        Err(AppError::invalid(format!(
+            "field `{field}`: `{body}` differs from `{url}` in the URL"
+        )))
+    }
+}
+
+/// [`same_id`] for each (field, URL value, body value).
+pub fn same_ids(pairs: &[(&str, &str, &str)]) -> Result<(), AppError> {
+    pairs
+        .iter()
+        .try_for_each(|(field, url, body)| same_id(field, url, body))
+}
+
 /// `{country_code}/{party_id}/{<id_segment>}` of a Receiver URL for an object the caller owns:
 /// the id must be a CiString(36) (2001 otherwise) and the party one of the caller's roles (404
 /// otherwise).

@@ -10,6 +10,7 @@ use crate::error::AppError;
 use crate::http::envelope::status;
 use crate::http::json::parse_value;
 use crate::http::routing::PartyRef;
+use crate::http::routing::same_id;
 use crate::push::{self, Change, EMSP_LIKE};
 use crate::state::AppState;
 
@@ -101,16 +102,6 @@ fn merge(stored: &mut Value, patch: &Value) -> Result<(), AppError> {
         obj.insert(k.clone(), v.clone());
     }
     Ok(())
-}
-
-fn same_id(field: &str, url: &str, body: &str) -> Result<(), AppError> {
-    if url.eq_ignore_ascii_case(body) {
-        Ok(())
-    } else {
-        Err(AppError::invalid(format!(
-            "field `{field}`: `{body}` differs from `{url}` in the URL"
-        )))
-    }
 }
 
 /// The new state of the location after `op` on `target`, or why it is refused.

@@ -196,18 +196,11 @@ fn address(req: &HttpRequest, caller: &RoutedCaller) -> Result<(String, String, 
 }
 
 fn same_address(s: &Session, cc: &str, pid: &str, id: &str) -> Result<(), AppError> {
-    for (field, url, body) in [
+    crate::http::routing::same_ids(&[
         ("country_code", cc, s.country_code.as_str()),
         ("party_id", pid, s.party_id.as_str()),
         ("id", id, s.id.as_str()),
-    ] {
-        if !url.eq_ignore_ascii_case(body) {
-            return Err(AppError::invalid(format!(
-                "field `{field}`: `{body}` differs from `{url}` in the URL"
-            )));
-        }
-    }
-    Ok(())
+    ])
 }
 
 async fn stored(state: &AppState, key: String) -> Result<Option<SessionRow>, AppError> {
@@ -359,14 +352,7 @@ pub async fn patch(
 ) -> Result<OcpiResponse<()>, AppError> {
     let (cc, pid, id) = address(&req, &caller)?;
     let patch = read_json_value(&req, payload, state.settings.max_body_bytes).await?;
-    let Some(p) = patch.as_object() else {
-        return Err(AppError::invalid("a PATCH body must be a JSON object"));
-    };
-    if !p.contains_key("last_updated") {
-        return Err(AppError::invalid(
-            "field `last_updated`: required in a PATCH",
-        ));
-    }
+    let p = crate::http::json::patch_object(&patch)?;
     let row = stored(&state, store::object_key(&cc, &pid, &id))
         .await?
         .ok_or_else(|| {

@@ -129,17 +129,11 @@ pub async fn put(
     let (cc, pid, id) = address(&req, &caller)?;
     let v = read_json_value(&req, payload, state.settings.max_body_bytes).await?;
     let tariff: Tariff = parse_value(v)?;
-    for (field, url, body) in [
+    crate::http::routing::same_ids(&[
         ("country_code", cc.as_str(), tariff.country_code.as_str()),
         ("party_id", pid.as_str(), tariff.party_id.as_str()),
         ("id", id.as_str(), tariff.id.as_str()),
-    ] {
-        if !url.eq_ignore_ascii_case(body) {
-            return Err(AppError::invalid(format!(
-                "field `{field}`: `{body}` differs from `{url}` in the URL"
-            )));
-        }
-    }
+    ])?;
     let created = store_tariff(&state, Some(caller.caller.platform.id.clone()), tariff).await?;
     let mut resp = OcpiResponse::empty();
     if created {

@@ -182,19 +182,12 @@ fn same_address(
     uid: &str,
     t: TokenType,
 ) -> Result<(), AppError> {
-    for (field, url, body) in [
+    crate::http::routing::same_ids(&[
         ("country_code", cc, token.country_code.as_str()),
         ("party_id", pid, token.party_id.as_str()),
         ("uid", uid, token.uid.as_str()),
         ("type", t.as_str(), token.token_type.as_str()),
-    ] {
-        if !url.eq_ignore_ascii_case(body) {
-            return Err(AppError::invalid(format!(
-                "field `{field}`: `{body}` differs from `{url}` in the URL"
-            )));
-        }
-    }
-    Ok(())
+    ])
 }
 
 /// PATCH: changed fields plus `last_updated`, merged into the stored token and re-validated.
@@ -218,14 +211,7 @@ pub async fn patch(
     let (cc, pid, uid) = address(&req, &caller)?;
     let t = token_type(&q)?;
     let patch = read_json_value(&req, payload, state.settings.max_body_bytes).await?;
-    let Some(p) = patch.as_object() else {
-        return Err(AppError::invalid("a PATCH body must be a JSON object"));
-    };
-    if !p.contains_key("last_updated") {
-        return Err(AppError::invalid(
-            "field `last_updated`: required in a PATCH",
-        ));
-    }
+    let p = crate::http::json::patch_object(&patch)?;
     let row = stored(&state, token_key(&cc, &pid, &uid, t.as_str()))
         .await?
         .ok_or_else(|| {
