@@ -321,6 +321,19 @@ macro_rules! owned_pages {
                 .limit(q.limit)
                 .load(conn)?)
         }
+
+        /// A page as (last_updated, key, stored JSON) rows and the total, for a Sender list.
+        pub fn stored_page(
+            conn: &mut $crate::db::DbConnection,
+            q: &$crate::db::PageQuery,
+            owners: Option<&[(String, String)]>,
+        ) -> Result<(Vec<(chrono::NaiveDateTime, String, String)>, i64), $crate::db::DbError> {
+            let rows = page(conn, q, owners)?
+                .into_iter()
+                .map(|r| (r.last_updated, r.key, r.object))
+                .collect();
+            Ok((rows, count(conn, q, owners)?))
+        }
     };
 }
 pub(crate) use owned_pages;

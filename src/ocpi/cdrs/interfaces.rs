@@ -39,17 +39,8 @@ pub async fn list(
     let owners = owners(&caller);
     let (rows, total) = state
         .db
-        .read(move |c| {
-            Ok((
-                store::page(c, &q, Some(&owners))?,
-                store::count(c, &q, Some(&owners))?,
-            ))
-        })
+        .read(move |c| store::stored_page(c, &q, Some(&owners)))
         .await?;
-    let rows = rows
-        .into_iter()
-        .map(|r| (r.last_updated, r.key, r.object))
-        .collect();
     page.respond_stored(rows, total)
 }
 

@@ -256,13 +256,9 @@ pub async fn list(
                 .iter()
                 .any(|r| r.role == "CPO" || r.role == "HUB");
             let owners = (!cpo).then_some(own.as_slice());
-            Ok((store::page(c, &q, owners)?, store::count(c, &q, owners)?))
+            store::stored_page(c, &q, owners)
         })
         .await?;
-    let rows = rows
-        .into_iter()
-        .map(|r| (r.last_updated, r.key, r.object))
-        .collect();
     page.respond_stored(rows, total)
 }
 
