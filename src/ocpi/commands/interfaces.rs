@@ -94,6 +94,64 @@ async fn find_location(
     })
 }
 
+/// An answer decided before any charge point is called.
+type Early = OcpiResponse<CommandResponse>;
+
+/// The own location a command addresses; `Err` is the answer already decided: 2003 for an
+/// unknown location, or the remote CPO's relayed answer when the location is theirs.
+async fn own_location(
+    state: &AppState,
+    caller: &RoutedCaller,
+    command: CommandType,
+    location_id: &str,
+    body: &Value,
+) -> Result<Result<Location, Early>, AppError> {
+    let Some((location, source)) = find_location(state, caller, location_id).await? else {
+        return Ok(Err(unknown_location("unknown location")));
+    };
+    match source {
+        Some(p) => Ok(Err(forward(
+            state,
+            caller,
+            command,
+            &location,
+            body.clone(),
+            &p,
+        )
+        .await?)),
+        None => Ok(Ok(location)),
+    }
+}
+
+/// The own EVSE (and connector) a command addresses, its charge point online; `Err` is the
+/// answer: 2003 for an unknown EVSE or connector, REJECTED when the charge point is offline.
+async fn online_evse(
+    state: &AppState,
+    location: &Location,
+    evse_uid: Option<&str>,
+    connector: Option<&str>,
+    unknown_evse: &str,
+) -> Result<Result<OwnEvse, Early>, AppError> {
+    let Some(target) = service::own_evse(state, location, evse_uid).await? else {
+        return Ok(Err(unknown_location(unknown_evse)));
+    };
+    if let Some(conn) = connector
+        && location
+            .evse(&target.evse_uid)
+            .is_none_or(|e| e.connector(conn).is_none())
+    {
+        return Ok(Err(unknown_location("unknown connector")));
+    }
+    if target.version.is_none() {
+        return Ok(Err(response(
+            CommandResponseType::Rejected,
+            0,
+            "the charge point is offline",
+        )));
+    }
+    Ok(Ok(target))
+}
+
 struct NewCommand<'a> {
     command: CommandType,
     caller: &'a RoutedCaller,
@@ -171,34 +229,30 @@ pub async fn receive(
                     "the token is not one of yours",
                 ));
             }
-            let Some((location, source)) =
-                find_location(&state, &caller, c.location_id.as_str()).await?
-            else {
-                return Ok(unknown_location("unknown location"));
-            };
-            if let Some(p) = source {
-                return forward(&state, &caller, command, &location, body, &p).await;
-            }
-            let Some(target) =
-                service::own_evse(&state, &location, c.evse_uid.as_ref().map(|e| e.as_str()))
-                    .await?
-            else {
-                return Ok(unknown_location("unknown EVSE, or no EVSE available"));
-            };
-            if let Some(conn) = &c.connector_id
-                && location
-                    .evse(&target.evse_uid)
-                    .is_none_or(|e| e.connector(conn.as_str()).is_none())
+            let location = match own_location(
+                &state,
+                &caller,
+                command,
+                c.location_id.as_str(),
+                &body,
+            )
+            .await?
             {
-                return Ok(unknown_location("unknown connector"));
-            }
-            if target.version.is_none() {
-                return Ok(response(
-                    CommandResponseType::Rejected,
-                    0,
-                    "the charge point is offline",
-                ));
-            }
+                Ok(l) => l,
+                Err(answer) => return Ok(answer),
+            };
+            let target = match online_evse(
+                &state,
+                &location,
+                c.evse_uid.as_ref().map(|e| e.as_str()),
+                c.connector_id.as_ref().map(|e| e.as_str()),
+                "unknown EVSE, or no EVSE available",
+            )
+            .await?
+            {
+                Ok(t) => t,
+                Err(answer) => return Ok(answer),
+            };
             let cmd = record(
                 &state,
                 NewCommand {
@@ -223,13 +277,13 @@ pub async fn receive(
                 .db
                 .read(move |conn| sessions::by_id(conn, &id))
                 .await?;
-            let Some(row) = rows.first() else {
+            if rows.is_empty() {
                 return Ok(response(
                     CommandResponseType::UnknownSession,
                     0,
                     "unknown session",
                 ));
-            };
+            }
             let mine = rows.iter().find(|r| {
                 caller.roles.iter().any(|p| {
                     p.country_code.eq_ignore_ascii_case(&r.emsp_country_code)
@@ -237,7 +291,6 @@ pub async fn receive(
                 })
             });
             let Some(row) = mine else {
-                let _ = row;
                 return Ok(response(
                     CommandResponseType::Rejected,
                     0,
@@ -327,14 +380,18 @@ pub async fn receive(
                     "the token is not one of yours",
                 ));
             }
-            let Some((location, source)) =
-                find_location(&state, &caller, c.location_id.as_str()).await?
-            else {
-                return Ok(unknown_location("unknown location"));
+            let location = match own_location(
+                &state,
+                &caller,
+                command,
+                c.location_id.as_str(),
+                &body,
+            )
+            .await?
+            {
+                Ok(l) => l,
+                Err(answer) => return Ok(answer),
             };
-            if let Some(p) = source {
-                return forward(&state, &caller, command, &location, body, &p).await;
-            }
             if c.expiry_date.0 <= chrono::Utc::now() {
                 return Ok(response(
                     CommandResponseType::Rejected,
@@ -342,19 +399,18 @@ pub async fn receive(
                     "expiry_date is in the past",
                 ));
             }
-            let Some(target) =
-                service::own_evse(&state, &location, c.evse_uid.as_ref().map(|e| e.as_str()))
-                    .await?
-            else {
-                return Ok(unknown_location("unknown EVSE, or no EVSE available"));
+            let target = match online_evse(
+                &state,
+                &location,
+                c.evse_uid.as_ref().map(|e| e.as_str()),
+                None,
+                "unknown EVSE, or no EVSE available",
+            )
+            .await?
+            {
+                Ok(t) => t,
+                Err(answer) => return Ok(answer),
             };
-            if target.version.is_none() {
-                return Ok(response(
-                    CommandResponseType::Rejected,
-                    0,
-                    "the charge point is offline",
-                ));
-            }
             let cmd = record(
                 &state,
                 NewCommand {
@@ -459,32 +515,30 @@ pub async fn receive(
         }
         CommandType::UnlockConnector => {
             let c: UnlockConnector = parse_value(body.clone())?;
-            let Some((location, source)) =
-                find_location(&state, &caller, c.location_id.as_str()).await?
-            else {
-                return Ok(unknown_location("unknown location"));
-            };
-            if let Some(p) = source {
-                return forward(&state, &caller, command, &location, body, &p).await;
-            }
-            let Some(target) =
-                service::own_evse(&state, &location, Some(c.evse_uid.as_str())).await?
-            else {
-                return Ok(unknown_location("unknown EVSE"));
-            };
-            if location
-                .evse(&target.evse_uid)
-                .is_none_or(|e| e.connector(c.connector_id.as_str()).is_none())
+            let location = match own_location(
+                &state,
+                &caller,
+                command,
+                c.location_id.as_str(),
+                &body,
+            )
+            .await?
             {
-                return Ok(unknown_location("unknown connector"));
-            }
-            if target.version.is_none() {
-                return Ok(response(
-                    CommandResponseType::Rejected,
-                    0,
-                    "the charge point is offline",
-                ));
-            }
+                Ok(l) => l,
+                Err(answer) => return Ok(answer),
+            };
+            let target = match online_evse(
+                &state,
+                &location,
+                Some(c.evse_uid.as_str()),
+                Some(c.connector_id.as_str()),
+                "unknown EVSE",
+            )
+            .await?
+            {
+                Ok(t) => t,
+                Err(answer) => return Ok(answer),
+            };
             let connector = c.connector_id.as_str().parse::<i64>().unwrap_or(1);
             let cmd = record(
                 &state,

@@ -461,7 +461,10 @@ pub async fn run_reserve(
 
 /// CANCEL_RESERVATION of an own reservation.
 pub async fn run_cancel(state: web::Data<AppState>, cmd: CommandRow, r: Reservation) {
-    let Some(v) = crate::ocpp::relay::version(&state, &r.charger_id).await else {
+    if crate::ocpp::relay::version(&state, &r.charger_id)
+        .await
+        .is_none()
+    {
         return conclude(
             &state,
             &cmd.id,
@@ -469,8 +472,7 @@ pub async fn run_cancel(state: web::Data<AppState>, cmd: CommandRow, r: Reservat
             "charge point offline",
         )
         .await;
-    };
-    let _ = v;
+    }
     match call(
         &state,
         &r.charger_id,
