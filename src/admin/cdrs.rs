@@ -102,8 +102,11 @@ pub async fn credit(
             };
             let mut merged = serde_json::to_value(&cdr).map_err(AppError::internal)?;
             if let Some(o) = merged.as_object_mut() {
+                // The owner and the token stay the original's; id and credit fields are new.
                 for (k, v) in fields {
-                    o.insert(k.clone(), v.clone());
+                    if !["country_code", "party_id", "cdr_token"].contains(&k.as_str()) {
+                        o.insert(k.clone(), v.clone());
+                    }
                 }
                 o.remove("credit");
                 o.remove("credit_reference_id");
@@ -112,14 +115,6 @@ pub async fn credit(
                     Value::String(uuid::Uuid::new_v4().simple().to_string()),
                 );
                 o.insert("last_updated".into(), Value::String(now.to_string()));
-                for fixed in ["country_code", "party_id", "cdr_token"] {
-                    if let Some(v) = serde_json::to_value(&cdr)
-                        .ok()
-                        .and_then(|c| c.get(fixed).cloned())
-                    {
-                        o.insert(fixed.into(), v);
-                    }
-                }
             }
             let r: Cdr = parse_value(merged)?;
             Some(r)
