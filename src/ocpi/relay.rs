@@ -27,6 +27,47 @@ pub struct Relay<'a> {
     pub to: &'a PartyRef,
 }
 
+/// How to call one endpoint of a registered partner.
+pub struct PartnerEndpoint {
+    /// The endpoint's URL, without a trailing slash.
+    pub base: String,
+    /// The partner's token (opened).
+    pub token: String,
+    pub base64: bool,
+    /// The partner's versions URL (the signature's `aud`).
+    pub audience: String,
+}
+
+/// The `module`/`role` endpoint of registered platform `platform_id`; why not, otherwise.
+pub async fn partner_endpoint(
+    state: &AppState,
+    platform_id: &str,
+    module: &str,
+    role: InterfaceRole,
+) -> Result<PartnerEndpoint, String> {
+    let pid = platform_id.to_string();
+    let p = state
+        .db
+        .read(move |c| platforms::get(c, &pid))
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|p| p.is_registered())
+        .ok_or_else(|| "the partner is not registered".to_string())?;
+    let base = crate::push::endpoint(p.endpoints.as_deref(), module, role)
+        .ok_or_else(|| format!("the partner has no {module} {role:?} endpoint"))?;
+    let sealed = p
+        .their_token
+        .as_deref()
+        .ok_or_else(|| "no token for the partner".to_string())?;
+    let token = state.keys.open(sealed).map_err(|e| e.to_string())?;
+    Ok(PartnerEndpoint {
+        base,
+        token,
+        base64: p.auth_base64,
+        audience: p.versions_url.clone().unwrap_or_default(),
+    })
+}
+
 /// Send `body` and return the partner's `data` (None when it sent none).
 pub async fn send<T: DeserializeOwned>(
     state: &AppState,
@@ -34,27 +75,15 @@ pub async fn send<T: DeserializeOwned>(
     body: Option<&Value>,
 ) -> Result<Option<T>, AppError> {
     let unreachable = |m: &str| AppError::ocpi(status::HUB_CONNECTION_PROBLEM, m.to_string());
-    let pid = r.platform_id.to_string();
-    let p = state
-        .db
-        .read(move |c| platforms::get(c, &pid))
-        .await?
-        .filter(|p| p.is_registered())
-        .ok_or_else(|| unreachable("the partner is not connected"))?;
-    let base = crate::push::endpoint(p.endpoints.as_deref(), r.module, r.role)
-        .ok_or_else(|| unreachable(&format!("the partner has no {} endpoint", r.module)))?;
-    let sealed = p
-        .their_token
-        .as_deref()
-        .ok_or_else(|| unreachable("no token for the partner"))?;
-    let token = state.keys.open(sealed).map_err(AppError::internal)?;
-    let url = format!("{base}{}", r.path);
-    let audience = p.versions_url.clone().unwrap_or_default();
+    let ep = partner_endpoint(state, r.platform_id, r.module, r.role)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let url = format!("{}{}", ep.base, r.path);
     let target = Target {
         url: &url,
-        token: &token,
-        base64: p.auth_base64,
-        audience: &audience,
+        token: &ep.token,
+        base64: ep.base64,
+        audience: &ep.audience,
         correlation_id: None,
         routing: Some((r.from, r.to)),
     };

@@ -21,7 +21,7 @@ use reqwest::Method;
 
 use crate::config::AuthorizePolicy;
 use crate::db::tokens::{self as store, TokenRow};
-use crate::db::{chargers, platforms};
+use crate::db::chargers;
 use crate::http::routing::PartyRef;
 use crate::ocpi::client::{ClientError, Target};
 use crate::ocpi::types::CiString;
@@ -298,25 +298,13 @@ pub async fn ask(
             "the token was not pushed by a partner".into(),
         ));
     };
-    let p = state
-        .db
-        .read(move |c| platforms::get(c, &platform_id))
-        .await
-        .map_err(|e| AskError::Unreachable(e.to_string()))?
-        .filter(|p| p.is_registered())
-        .ok_or_else(|| AskError::Unreachable("the token's eMSP is not registered".into()))?;
-    let base = crate::push::endpoint(p.endpoints.as_deref(), "tokens", InterfaceRole::Sender)
-        .ok_or_else(|| AskError::Unreachable("the eMSP has no tokens SENDER endpoint".into()))?;
-    let sealed = p
-        .their_token
-        .as_deref()
-        .ok_or_else(|| AskError::Unreachable("no token for the eMSP".into()))?;
-    let token = state
-        .keys
-        .open(sealed)
-        .map_err(|e| AskError::Unreachable(e.to_string()))?;
+    let ep =
+        crate::ocpi::relay::partner_endpoint(state, &platform_id, "tokens", InterfaceRole::Sender)
+            .await
+            .map_err(AskError::Unreachable)?;
     let url = format!(
-        "{base}/{}/authorize?type={}",
+        "{}/{}/authorize?type={}",
+        ep.base,
         url::form_urlencoded::byte_serialize(row.uid.as_bytes()).collect::<String>(),
         row.token_type
     );
@@ -329,12 +317,11 @@ pub async fn ask(
         country_code: row.country_code.clone(),
         party_id: row.party_id.clone(),
     };
-    let audience = p.versions_url.clone().unwrap_or_default();
     let target = Target {
         url: &url,
-        token: &token,
-        base64: p.auth_base64,
-        audience: &audience,
+        token: &ep.token,
+        base64: ep.base64,
+        audience: &ep.audience,
         correlation_id: None,
         routing: Some((&from, &to)),
     };
