@@ -18,6 +18,13 @@ pub struct PartyRef {
     pub party_id: String,
 }
 
+/// Whether `cc`/`pid` is one of `roles` (party codes compare case-insensitively).
+pub fn holds(roles: &[PartyRef], cc: &str, pid: &str) -> bool {
+    roles
+        .iter()
+        .any(|r| r.country_code.eq_ignore_ascii_case(cc) && r.party_id.eq_ignore_ascii_case(pid))
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoutingHeaders {
     pub from: Option<PartyRef>,
@@ -151,10 +158,7 @@ pub fn owned_address(
             "URL segment `{id_segment}`: `{id}` is not a CiString(36)"
         )));
     }
-    if !roles
-        .iter()
-        .any(|r| r.country_code.eq_ignore_ascii_case(&cc) && r.party_id.eq_ignore_ascii_case(&pid))
-    {
+    if !holds(roles, &cc, &pid) {
         return Err(AppError::NotFound(format!(
             "{cc}/{pid} is not one of your credentials roles"
         )));

@@ -14,6 +14,7 @@ use crate::http::auth::RoutedCaller;
 use crate::http::envelope::OcpiResponse;
 use crate::http::json::{parse_value, read_json_value};
 use crate::http::pagination::Pagination;
+use crate::http::routing::holds;
 use crate::ocpi::sessions::interfaces::owners;
 use crate::ocpp::bridge;
 use crate::state::AppState;
@@ -69,11 +70,11 @@ pub async fn post(
 ) -> Result<OcpiResponse<()>, AppError> {
     let v = read_json_value(&req, payload, state.settings.max_body_bytes).await?;
     let cdr: Cdr = parse_value(v)?;
-    if !caller.roles.iter().any(|r| {
-        r.country_code
-            .eq_ignore_ascii_case(cdr.country_code.as_str())
-            && r.party_id.eq_ignore_ascii_case(cdr.party_id.as_str())
-    }) {
+    if !holds(
+        &caller.roles,
+        cdr.country_code.as_str(),
+        cdr.party_id.as_str(),
+    ) {
         return Err(AppError::invalid(format!(
             "field `country_code`/`party_id`: {}/{} is not one of your credentials roles",
             cdr.country_code.as_str(),
@@ -143,11 +144,7 @@ pub async fn get(
     let cc = m.get("country_code").unwrap_or_default().to_string();
     let pid = m.get("party_id").unwrap_or_default().to_string();
     let id = m.get("cdr_id").unwrap_or_default().to_string();
-    if !caller
-        .roles
-        .iter()
-        .any(|r| r.country_code.eq_ignore_ascii_case(&cc) && r.party_id.eq_ignore_ascii_case(&pid))
-    {
+    if !holds(&caller.roles, &cc, &pid) {
         return Err(AppError::NotFound(format!(
             "{cc}/{pid} is not one of your credentials roles"
         )));

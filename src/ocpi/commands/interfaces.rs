@@ -52,11 +52,11 @@ fn unknown_location(message: &str) -> OcpiResponse<CommandResponse> {
 }
 
 fn owns_token(caller: &RoutedCaller, token: &Token) -> bool {
-    caller.roles.iter().any(|r| {
-        r.country_code
-            .eq_ignore_ascii_case(token.country_code.as_str())
-            && r.party_id.eq_ignore_ascii_case(token.party_id.as_str())
-    })
+    crate::http::routing::holds(
+        &caller.roles,
+        token.country_code.as_str(),
+        token.party_id.as_str(),
+    )
 }
 
 /// A location by id: the own CPO's first, else a remote CPO's (`OCPI-to-*` picks among several).
@@ -285,10 +285,7 @@ pub async fn receive(
                 ));
             }
             let mine = rows.iter().find(|r| {
-                caller.roles.iter().any(|p| {
-                    p.country_code.eq_ignore_ascii_case(&r.emsp_country_code)
-                        && p.party_id.eq_ignore_ascii_case(&r.emsp_party_id)
-                })
+                crate::http::routing::holds(&caller.roles, &r.emsp_country_code, &r.emsp_party_id)
             });
             let Some(row) = mine else {
                 return Ok(response(

@@ -16,11 +16,7 @@ use super::service::{self, LocationRef, Op, Source, Target};
 /// The URL's party must be one of the caller's roles: 404 otherwise (the spec's way of hiding
 /// other parties' objects).
 fn check_owner(caller: &RoutedCaller, cc: &str, pid: &str) -> Result<(), AppError> {
-    if caller
-        .roles
-        .iter()
-        .any(|r| r.country_code.eq_ignore_ascii_case(cc) && r.party_id.eq_ignore_ascii_case(pid))
-    {
+    if crate::http::routing::holds(&caller.roles, cc, pid) {
         Ok(())
     } else {
         Err(AppError::NotFound(format!(

@@ -71,13 +71,10 @@ async fn own_session(
     id: &str,
 ) -> Result<SessionRow, AppError> {
     let id = id.to_string();
-    let owners = owners(caller);
     let rows = state.db.read(move |c| store::by_id(c, &id)).await?;
     rows.into_iter()
         .find(|r| {
-            owners
-                .iter()
-                .any(|(cc, pid)| *cc == r.emsp_country_code && *pid == r.emsp_party_id)
+            crate::http::routing::holds(&caller.roles, &r.emsp_country_code, &r.emsp_party_id)
         })
         .ok_or_else(|| AppError::NotFound("unknown session".into()))
 }

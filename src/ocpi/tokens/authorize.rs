@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 
 use crate::config::AuthorizePolicy;
-use crate::db::tokens::{self as store, TokenRow};
 use crate::db::chargers;
+use crate::db::tokens::{self as store, TokenRow};
 use crate::http::routing::PartyRef;
 use crate::ocpi::client::{ClientError, Target};
 use crate::ocpi::types::CiString;
