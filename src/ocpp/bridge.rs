@@ -665,7 +665,7 @@ fn finish(
         home_charging_compensation: None,
         last_updated: DateTime::from_naive(crate::db::now()),
     };
-    store_and_send_cdr(conn, &cdr, None, Some(session_key), None).map(|_| true)
+    store_and_send_cdr(conn, &cdr, None, Some(session_key), None).map(|sent| sent == Some(true))
 }
 
 /// The delivery group of a CDR: its session's (so it follows the session's pushes), else its own.
@@ -677,14 +677,15 @@ pub fn cdr_group(session_key: Option<&str>, cdr_key: &str) -> String {
 }
 
 /// Store a new CDR and POST it to the token owner (in delivery group `group`; never back to
-/// `source_platform_id`). False when a CDR with that key exists already (nothing written).
+/// `source_platform_id`). `None` when a CDR with that key exists already (nothing written),
+/// else whether a delivery was enqueued.
 pub fn store_and_send_cdr(
     conn: &mut DbConnection,
     cdr: &Cdr,
     group: Option<&str>,
     session_key: Option<&str>,
     source_platform_id: Option<&str>,
-) -> Result<bool, DbError> {
+) -> Result<Option<bool>, DbError> {
     let object = serde_json::to_string(cdr).map_err(|e| DbError::Other(e.to_string()))?;
     let key = sessions::object_key(
         cdr.country_code.as_str(),
@@ -707,7 +708,7 @@ pub fn store_and_send_cdr(
         created_at: crate::db::now(),
     };
     if !cdrs::insert(conn, &row)? {
-        return Ok(false);
+        return Ok(None);
     }
     let owner = PartyRef {
         country_code: row.emsp_country_code.clone(),
@@ -732,6 +733,7 @@ pub fn store_and_send_cdr(
         &owner,
         source_platform_id,
     )
+    .map(Some)
 }
 
 /// Decide the session's location, EVSE, connector and tariff at its start.

@@ -98,22 +98,15 @@ pub async fn post(
                 Some(k) if sessions::get(c, &k)?.is_some() => Some(k),
                 _ => None,
             };
-            let key = sessions::object_key(
-                to_store.country_code.as_str(),
-                to_store.party_id.as_str(),
-                to_store.id.as_str(),
-            );
-            if store::get(c, &key)?.is_some() {
-                return Ok((false, false));
-            }
-            let sent = bridge::store_and_send_cdr(
+            // A repeated POST of a stored CDR changes nothing and is not forwarded again.
+            let stored = bridge::store_and_send_cdr(
                 c,
                 &to_store,
                 None,
                 session_key.as_deref(),
                 Some(&source),
             )?;
-            Ok((true, sent))
+            Ok((stored.is_some(), stored == Some(true)))
         })
         .await?;
     if sent {
