@@ -576,6 +576,25 @@ struct Load {
     meter_ok: u64,
     /// Microseconds, from the scheduled send time (open loop) or the send (closed loop).
     latencies: Vec<u64>,
+    /// The same, per message kind of the mix (`h`, `s`, `m`).
+    by_kind: std::collections::BTreeMap<u8, Vec<u64>>,
+}
+
+impl Load {
+    /// p50 / p99 per message kind, for the report.
+    fn kinds(&mut self) -> String {
+        let mut out = Vec::new();
+        for (k, v) in self.by_kind.iter_mut() {
+            v.sort_unstable();
+            out.push(format!(
+                "{} p50 {:.2} / p99 {:.2} ms",
+                *k as char,
+                percentile(v, 0.5),
+                percentile(v, 0.99)
+            ));
+        }
+        out.join(", ")
+    }
 }
 
 /// Every charge point sends its mix for `secs`: back to back (`rate` None) or at its share of
@@ -609,7 +628,9 @@ async fn drive(cps: Vec<Cp>, mix: &[u8], secs: u64, rate: Option<f64>) -> (Vec<C
                         if kind == b'm' {
                             load.meter_ok += 1;
                         }
-                        load.latencies.push(scheduled.elapsed().as_micros() as u64);
+                        let us = scheduled.elapsed().as_micros() as u64;
+                        load.latencies.push(us);
+                        load.by_kind.entry(kind).or_default().push(us);
                     }
                     Err(e) => {
                         if load.errors < 3 {
@@ -631,6 +652,9 @@ async fn drive(cps: Vec<Cp>, mix: &[u8], secs: u64, rate: Option<f64>) -> (Vec<C
         all.errors += l.errors;
         all.meter_ok += l.meter_ok;
         all.latencies.extend(l.latencies);
+        for (k, v) in l.by_kind {
+            all.by_kind.entry(k).or_default().extend(v);
+        }
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.latencies.sort_unstable();
@@ -651,6 +675,8 @@ struct RateResult {
     p99_ms: f64,
     p999_ms: f64,
     max_ms: f64,
+    /// Open-loop p50 / p99 per message kind.
+    kinds: String,
     meter_sent: u64,
     meter_stored: i64,
     log_expected: u64,
@@ -701,7 +727,7 @@ async fn rate(o: &Opts, run: usize) -> RateResult {
     } else {
         ceiling_rate / 2.0
     };
-    let (c, fixed, secs) = drive(c, &o.mix, o.secs, Some(fixed_rate)).await;
+    let (c, mut fixed, secs) = drive(c, &o.mix, o.secs, Some(fixed_rate)).await;
     let achieved = fixed.ok as f64 / secs;
     let meter_sent = warm.meter_ok + ceiling.meter_ok + fixed.meter_ok;
     let calls =
@@ -733,6 +759,7 @@ async fn rate(o: &Opts, run: usize) -> RateResult {
         p99_ms: percentile(&fixed.latencies, 0.99),
         p999_ms: percentile(&fixed.latencies, 0.999),
         max_ms: percentile(&fixed.latencies, 1.0),
+        kinds: fixed.kinds(),
         meter_sent,
         meter_stored,
         log_expected: 2 * calls,
@@ -824,7 +851,7 @@ fn main() {
             let r = rt.block_on(rate(&o, run));
             println!(
                 "run {run} rate: ceiling {:.0} msg/s ({} errors, p50 {:.1} ms, p99 {:.1} ms, hub CPU {:.2} cores); \
-                 open loop at {:.0} msg/s: achieved {:.0}, {} errors, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.1} ms, max {:.1} ms; \
+                 open loop at {:.0} msg/s: achieved {:.0}, {} errors, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.1} ms, max {:.1} ms ({}); \
                  stored after a clean stop: {}/{} meter values, {}/{} log rows ({} dropped)",
                 r.ceiling,
                 r.ceiling_errors,
@@ -838,6 +865,7 @@ fn main() {
                 r.p99_ms,
                 r.p999_ms,
                 r.max_ms,
+                r.kinds,
                 r.meter_stored,
                 r.meter_sent,
                 r.log_stored,

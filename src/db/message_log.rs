@@ -23,16 +23,8 @@ pub struct Message {
 }
 
 pub fn insert_batch(conn: &mut DbConnection, batch: &[Message]) -> Result<(), DbError> {
-    // Multi-row inserts: 7 parameters a row, 2,000 rows well under both backends' limits
-    // (PostgreSQL 65,535 parameters, bundled SQLite 32,766).
-    for part in batch.chunks(2000) {
-        // MultiConnection has no multi-row insert of its own: each backend does it.
-        let insert = diesel::insert_into(ocpp_messages::table).values(part);
-        match conn {
-            DbConnection::Pg(c) => insert.execute(c)?,
-            DbConnection::Sqlite(c) => insert.execute(c)?,
-        };
-    }
+    // 7 parameters a row on SQLite.
+    super::bulk_insert!(conn, ocpp_messages::table, batch, 2000);
     Ok(())
 }
 

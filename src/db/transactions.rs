@@ -354,15 +354,8 @@ impl MeterRow {
 
 /// Meter value rows with multi-row inserts, in order.
 pub fn insert_meter_rows(conn: &mut DbConnection, rows: &[MeterRow]) -> Result<(), DbError> {
-    // 10 parameters a row: 1,000 rows stay well under both backends' limits.
-    for part in rows.chunks(1000) {
-        // MultiConnection has no multi-row insert of its own: each backend does it.
-        let insert = diesel::insert_into(ocpp_meter_values::table).values(part);
-        match conn {
-            DbConnection::Pg(c) => insert.execute(c)?,
-            DbConnection::Sqlite(c) => insert.execute(c)?,
-        };
-    }
+    // 10 parameters a row on SQLite.
+    super::bulk_insert!(conn, ocpp_meter_values::table, rows, 1000);
     Ok(())
 }
 
@@ -382,13 +375,7 @@ pub struct EventRow {
 
 /// Transaction messages with multi-row inserts, in order (their ids follow the order).
 pub fn insert_event_rows(conn: &mut DbConnection, rows: &[EventRow]) -> Result<(), DbError> {
-    for part in rows.chunks(1000) {
-        let insert = diesel::insert_into(ocpp_transaction_events::table).values(part);
-        match conn {
-            DbConnection::Pg(c) => insert.execute(c)?,
-            DbConnection::Sqlite(c) => insert.execute(c)?,
-        };
-    }
+    super::bulk_insert!(conn, ocpp_transaction_events::table, rows, 1000);
     Ok(())
 }
 
