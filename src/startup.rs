@@ -247,7 +247,11 @@ impl Application {
             let cfg = crate::ocpp::bridge::BridgeSettings::of(&state.settings);
             state
                 .ocpp_tx
-                .run(state.db.dedicated(1), cfg, state.outbox_wakeup_handle())
+                .run(
+                    state.db.dedicated(crate::ocpp::tx_batch::SHARDS as u32),
+                    cfg,
+                    state.outbox_wakeup_handle(),
+                )
                 .await
         });
         let state = self.state.clone();

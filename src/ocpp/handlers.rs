@@ -304,39 +304,47 @@ async fn evse_status(ctx: &Ctx<'_>, evse: u32, status: &str, at: Option<&str>) {
         evse_uid: format!("{}-{}", ctx.charger_id, evse),
         patch: json!({"status": status, "last_updated": ts.to_string()}),
     };
-    if let Some(first) = ctx.state.ocpp_log.statuses.offer(update) {
+    if ctx.state.ocpp_log.statuses.offer(update) {
         let state = ctx.shared.clone();
         actix_web::rt::spawn(async move {
-            let mut next = Some(first);
-            while let Some(s) = next {
-                let key = s.key();
-                {
-                    let _turn = state.ocpp_log.statuses.turn().await;
-                    store_evse_status(&state, s).await;
-                }
-                next = state.ocpp_log.statuses.next(&key);
+            while let Some(batch) = state.ocpp_log.statuses.take() {
+                store_evse_statuses(&state, batch).await;
             }
         });
     }
 }
 
-/// One EVSE status through the locations service: stored, and pushed to every eMSP.
-async fn store_evse_status(state: &AppState, s: EvseStatus) {
+/// EVSE statuses through the locations service, in one transaction: stored, and pushed to
+/// every eMSP. If the transaction fails, each is tried again alone.
+async fn store_evse_statuses(state: &AppState, batch: Vec<EvseStatus>) {
     let (cc, pid) = state.settings.own_cpo();
-    let r = LocationRef {
-        country_code: cc,
-        party_id: pid,
-        location_id: s.location_id,
+    let change = |s: &EvseStatus| {
+        (
+            LocationRef {
+                country_code: cc.clone(),
+                party_id: pid.clone(),
+                location_id: s.location_id.clone(),
+            },
+            Target::Evse(s.evse_uid.clone()),
+            Op::Patch(s.patch.clone()),
+        )
     };
-    if let Err(e) = service::apply(
-        state,
-        Source::default(),
-        r,
-        Target::Evse(s.evse_uid.clone()),
-        Op::Patch(s.patch),
-    )
-    .await
-    {
-        tracing::warn!(ocpp.charge_point_id = %s.charger_id, evse.uid = %s.evse_uid, error = %e, "EVSE status not stored (declare the EVSE in the location file)");
+    let changes = batch.iter().map(change).collect();
+    let outcomes = match service::apply_batch(state, Source::default(), changes).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::warn!(error = %e, statuses = batch.len(), "EVSE status batch not stored; storing its statuses one by one");
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for s in &batch {
+                let (r, target, op) = change(s);
+                outcomes.push(service::apply(state, Source::default(), r, target, op).await);
+            }
+            outcomes
+        }
+    };
+    for (s, outcome) in batch.iter().zip(outcomes) {
+        if let Err(e) = outcome {
+            tracing::warn!(ocpp.charge_point_id = %s.charger_id, evse.uid = %s.evse_uid, error = %e, "EVSE status not stored (declare the EVSE in the location file)");
+        }
     }
 }

@@ -13,10 +13,10 @@
 //!   trips per batch instead of one transaction per charge point.
 //!
 //! - EVSE statuses ([`StatusQueue`]): written through the locations service (stored and pushed
-//!   to eMSPs) by a few tasks, at most one write in flight per location (each write rewrites the
-//!   location: two at once would lose one); statuses that arrive meanwhile wait in order, and a
-//!   newer status of an EVSE replaces its waiting one (an EVSE status is a state: the newest
-//!   wins; every frame stays in the message log).
+//!   to eMSPs) by one writer at a time, in batches of one transaction each (each write rewrites
+//!   the location: two at once would lose one); statuses that arrive meanwhile wait in order,
+//!   and a newer status of an EVSE replaces its waiting one (an EVSE status is a state: the
+//!   newest wins; every frame stays in the message log).
 //!
 //! [`MessageLog::flush`] returns once everything enqueued before it is stored: the hub calls it
 //! on shutdown, so a clean stop loses nothing.
@@ -40,8 +40,8 @@ const STATE_BATCH: usize = 5000;
 /// After a small batch, the writer waits this long so that the next one is bigger (fewer
 /// statements and commits per frame; nothing waits for the message log).
 const LINGER: Duration = Duration::from_millis(10);
-/// EVSE status writes in flight at once (each is one transaction).
-const STATUS_WRITERS: usize = 8;
+/// EVSE statuses in one write transaction at most.
+const STATUS_BATCH: usize = 500;
 
 /// A new OCPI status of one EVSE of the hub's own locations.
 #[derive(Debug, Clone)]
@@ -54,84 +54,69 @@ pub struct EvseStatus {
 }
 
 impl EvseStatus {
-    /// Statuses of one location are written one at a time: each write rewrites the location.
-    pub fn key(&self) -> String {
-        self.location_id.clone()
+    fn same_evse(&self, other: &EvseStatus) -> bool {
+        self.location_id == other.location_id && self.evse_uid == other.evse_uid
     }
 }
 
-/// EVSE statuses on their way to the database: per location at most one write in flight, and
-/// behind it at most one waiting status per EVSE (the newest), in the order received.
+/// EVSE statuses on their way to the database, written by one writer at a time in batches of
+/// up to [`STATUS_BATCH`] (one database transaction each, in the order received), so that
+/// two writes never rewrite the same location at once. A status that finds an older one of
+/// its EVSE still waiting replaces it in place.
 pub struct StatusQueue {
-    /// Locations with a write in flight, and the statuses waiting behind it.
-    busy: Mutex<HashMap<String, Vec<EvseStatus>>>,
-    writers: tokio::sync::Semaphore,
+    state: Mutex<StatusState>,
     idle: tokio::sync::Notify,
 }
 
+#[derive(Default)]
+struct StatusState {
+    waiting: Vec<EvseStatus>,
+    /// A writer is taking batches.
+    writing: bool,
+}
+
 impl StatusQueue {
-    fn new(writers: usize) -> Self {
+    fn new() -> Self {
         Self {
-            busy: Mutex::default(),
-            writers: tokio::sync::Semaphore::new(writers),
+            state: Mutex::default(),
             idle: tokio::sync::Notify::new(),
         }
     }
 
-    /// Take a status: `Some` when its location has no write in flight (the caller writes it,
-    /// then asks [`Self::next`]); `None` when it waits behind one (replacing an older waiting
-    /// status of the same EVSE).
-    pub fn offer(&self, s: EvseStatus) -> Option<EvseStatus> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        match busy.get_mut(&s.key()) {
-            Some(waiting) => {
-                match waiting.iter_mut().find(|w| w.evse_uid == s.evse_uid) {
-                    Some(older) => *older = s,
-                    None => waiting.push(s),
-                }
-                None
-            }
-            None => {
-                busy.insert(s.key(), Vec::new());
-                Some(s)
-            }
+    /// Queue a status; true when no writer runs: the caller becomes the writer and calls
+    /// [`Self::take`] until it returns `None`.
+    pub fn offer(&self, s: EvseStatus) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match st.waiting.iter_mut().find(|w| w.same_evse(&s)) {
+            Some(older) => *older = s,
+            None => st.waiting.push(s),
         }
+        !std::mem::replace(&mut st.writing, true)
     }
 
-    /// After a write for location `key`: the next status waiting for it, if any (else the
-    /// location is free).
-    pub fn next(&self, key: &str) -> Option<EvseStatus> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let waiting = busy
-            .get_mut(key)
-            .and_then(|w| (!w.is_empty()).then(|| w.remove(0)));
-        if waiting.is_none() {
-            busy.remove(key);
-            if busy.is_empty() {
-                self.idle.notify_waiters();
-            }
+    /// The writer's next batch, oldest first; `None` when nothing waits (the writer stops).
+    pub fn take(&self) -> Option<Vec<EvseStatus>> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.waiting.is_empty() {
+            st.writing = false;
+            self.idle.notify_waiters();
+            return None;
         }
-        waiting
+        let n = st.waiting.len().min(STATUS_BATCH);
+        Some(st.waiting.drain(..n).collect())
     }
 
-    /// A turn to write (a few writes at once, leaving the pool to the rest of the hub).
-    pub async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.writers.acquire().await.ok()
-    }
-
-    /// Wait until no status is in flight or waiting.
+    /// Wait until no status is being written or waiting.
     pub async fn wait_idle(&self) {
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self
-                .busy
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
             {
-                return;
+                let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                if !st.writing && st.waiting.is_empty() {
+                    return;
+                }
             }
             notified.await;
         }
@@ -186,7 +171,7 @@ impl MessageLog {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let (state_tx, state_rx) = mpsc::channel(STATE_CHANNEL);
         Self {
-            statuses: StatusQueue::new(STATUS_WRITERS),
+            statuses: StatusQueue::new(),
             tx,
             state_tx,
             rx: Mutex::new(Some((rx, state_rx))),
@@ -474,25 +459,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn one_write_in_flight_per_location_and_the_newest_waiting_status_of_an_evse_wins() {
-        let q = StatusQueue::new(2);
-        let first = q.offer(status("SITE", "CP-1", "CHARGING")).unwrap();
-        // Another location is independent.
-        assert!(q.offer(status("OTHER", "CP-9", "AVAILABLE")).is_some());
-        // While SITE's write is in flight, later statuses of its EVSEs wait, in order; the
-        // newest of one EVSE replaces its older one.
-        assert!(q.offer(status("SITE", "CP-1", "AVAILABLE")).is_none());
-        assert!(q.offer(status("SITE", "CP-2", "RESERVED")).is_none());
-        assert!(q.offer(status("SITE", "CP-1", "OUTOFORDER")).is_none());
-        let next = q.next(&first.key()).unwrap();
-        assert_eq!(
-            (next.evse_uid.as_str(), &next.patch["status"]),
-            ("CP-1", &serde_json::json!("OUTOFORDER"))
-        );
-        let next = q.next("SITE").unwrap();
-        assert_eq!(next.evse_uid, "CP-2");
-        assert!(q.next("SITE").is_none());
-        // OTHER still in flight: not idle yet.
+    async fn one_writer_takes_batches_in_order_and_the_newest_waiting_status_of_an_evse_wins() {
+        let q = StatusQueue::new();
+        // The first status makes its caller the writer; later ones only queue.
+        assert!(q.offer(status("SITE", "CP-1", "CHARGING")));
+        assert!(!q.offer(status("OTHER", "CP-9", "AVAILABLE")));
+        let batch = q.take().unwrap();
+        assert_eq!(batch.len(), 2);
+        // While that batch is written, later statuses wait in order; the newest of one EVSE
+        // replaces its older one in place; the same EVSE uid at another location is another EVSE.
+        assert!(!q.offer(status("SITE", "CP-1", "AVAILABLE")));
+        assert!(!q.offer(status("SITE", "CP-2", "RESERVED")));
+        assert!(!q.offer(status("OTHER", "CP-1", "BLOCKED")));
+        assert!(!q.offer(status("SITE", "CP-1", "OUTOFORDER")));
+        // Not idle while the writer runs.
         let idle = q.wait_idle();
         tokio::pin!(idle);
         assert!(
@@ -500,9 +480,28 @@ mod tests {
                 .await
                 .is_err()
         );
-        assert!(q.next("OTHER").is_none());
+        let batch = q.take().unwrap();
+        let got: Vec<(&str, &str, &serde_json::Value)> = batch
+            .iter()
+            .map(|s| {
+                (
+                    s.location_id.as_str(),
+                    s.evse_uid.as_str(),
+                    &s.patch["status"],
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("SITE", "CP-1", &serde_json::json!("OUTOFORDER")),
+                ("SITE", "CP-2", &serde_json::json!("RESERVED")),
+                ("OTHER", "CP-1", &serde_json::json!("BLOCKED")),
+            ]
+        );
+        assert!(q.take().is_none());
         idle.await;
-        // Free again: the next status is written at once.
-        assert!(q.offer(status("SITE", "CP-1", "AVAILABLE")).is_some());
+        // Free again: the next status makes a new writer.
+        assert!(q.offer(status("SITE", "CP-1", "AVAILABLE")));
     }
 }

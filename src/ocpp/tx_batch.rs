@@ -1,12 +1,14 @@
 //! Batched transaction updates: 1.6 MeterValues and 2.0.1 TransactionEvent `Updated` (without
-//! an id token) go to one writer task per process instead of one write transaction each.
+//! an id token) go to a few writer tasks per process ([`SHARDS`], by charge point) instead of one
+//! write transaction each.
 //!
 //! A batch is everything waiting (up to [`BATCH`] messages), stored in one database
 //! transaction: the transactions it names read with one query, the messages and meter values
 //! with multi-row inserts in arrival order, each touched transaction updated once, then
 //! [`bridge::sync`] once per touched transaction (read again with one query), after its messages and in the same database
 //! transaction, so the OCPI session always matches what is stored. Each CALL is answered only
-//! once its batch has committed. Batches are written one after the other, so the messages of a
+//! once its batch has committed. A writer's batches are written one after the other, and a charge
+//! point always uses the same writer, so the messages of a
 //! transaction are stored in the order received (a charge point has one CALL outstanding, and
 //! its next transaction message waits for this answer).
 //!
@@ -63,6 +65,14 @@ pub enum Job {
 }
 
 impl Job {
+    fn charger_id(&self) -> &str {
+        match self {
+            Job::MeterValues16 { charger_id, .. } | Job::Updated201 { charger_id, .. } => {
+                charger_id
+            }
+        }
+    }
+
     fn key(&self) -> Option<(String, String)> {
         match self {
             Job::MeterValues16 {
@@ -100,27 +110,53 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
-/// The handle of the writer task.
-pub struct TxWriter {
+/// Writer tasks, each with its own database connection; a charge point's messages always go
+/// to the same one (by a hash of its id), so they are stored in the order received, while the
+/// batches of different charge points commit side by side instead of queueing behind one
+/// another.
+pub const SHARDS: usize = 2;
+
+struct Shard {
     tx: mpsc::Sender<Msg>,
     rx: Mutex<Option<mpsc::Receiver<Msg>>>,
 }
 
+/// The handle of the writer tasks.
+pub struct TxWriter {
+    shards: Vec<Shard>,
+}
+
 impl Default for TxWriter {
     fn default() -> Self {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        Self {
-            tx,
-            rx: Mutex::new(Some(rx)),
-        }
+        let shards = (0..SHARDS)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(CHANNEL / SHARDS);
+                Shard {
+                    tx,
+                    rx: Mutex::new(Some(rx)),
+                }
+            })
+            .collect();
+        Self { shards }
     }
+}
+
+/// FNV-1a of the charge point id: its writer.
+fn shard_of(charger_id: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in charger_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % SHARDS as u64) as usize
 }
 
 impl TxWriter {
     /// Store one message; returns once its batch has committed (or failed).
     pub async fn store(&self, job: Job) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx
+        self.shards[shard_of(job.charger_id())]
+            .tx
             .send(Msg::Job(Entry { job, done }))
             .await
             .map_err(|_| StoreError::WriterGone)?;
@@ -129,50 +165,71 @@ impl TxWriter {
 
     /// Returns once every message enqueued before the call is stored (or failed).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Flush(done))
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        wait.await.map_err(|_| StoreError::WriterGone)
+        let mut waits = Vec::with_capacity(self.shards.len());
+        for shard in &self.shards {
+            let (done, wait) = oneshot::channel();
+            shard
+                .tx
+                .send(Msg::Flush(done))
+                .await
+                .map_err(|_| StoreError::WriterGone)?;
+            waits.push(wait);
+        }
+        for wait in waits {
+            wait.await.map_err(|_| StoreError::WriterGone)?;
+        }
+        Ok(())
     }
 
-    /// The writer task (one per process); returns at once if already taken.
+    /// The writer tasks (give `db` [`SHARDS`] connections); returns at once if already taken.
     pub async fn run(&self, db: Db, cfg: BridgeSettings, wakeup: Arc<Wakeup>) {
-        let Some(mut rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return;
-        };
         let cfg = Arc::new(cfg);
-        while let Some(first) = rx.recv().await {
-            let mut entries = Vec::new();
-            let mut flushes = Vec::new();
-            let mut next = Some(first);
-            let mut lingered = false;
-            loop {
-                while let Some(m) = next {
-                    match m {
-                        Msg::Job(e) => entries.push(e),
-                        Msg::Flush(f) => flushes.push(f),
-                    }
-                    next = if entries.len() < BATCH {
-                        rx.try_recv().ok()
-                    } else {
-                        None
-                    };
+        let loops: Vec<_> = self
+            .shards
+            .iter()
+            .filter_map(|s| s.rx.lock().unwrap_or_else(|p| p.into_inner()).take())
+            .map(|rx| shard_loop(rx, db.clone(), cfg.clone(), wakeup.clone()))
+            .collect();
+        futures_util::future::join_all(loops).await;
+    }
+}
+
+/// One writer: batches of what waits in its queue, one after the other.
+async fn shard_loop(
+    mut rx: mpsc::Receiver<Msg>,
+    db: Db,
+    cfg: Arc<BridgeSettings>,
+    wakeup: Arc<Wakeup>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut entries = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        let mut lingered = false;
+        loop {
+            while let Some(m) = next {
+                match m {
+                    Msg::Job(e) => entries.push(e),
+                    Msg::Flush(f) => flushes.push(f),
                 }
-                if lingered || entries.len() >= SMALL || !flushes.is_empty() {
-                    break;
-                }
-                lingered = true;
-                tokio::time::sleep(LINGER).await;
-                next = rx.try_recv().ok();
+                next = if entries.len() < BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
             }
-            if !entries.is_empty() {
-                write_batch(&db, &cfg, &wakeup, entries).await;
+            if lingered || entries.len() >= SMALL || !flushes.is_empty() {
+                break;
             }
-            for f in flushes {
-                let _ = f.send(());
-            }
+            lingered = true;
+            tokio::time::sleep(LINGER).await;
+            next = rx.try_recv().ok();
+        }
+        if !entries.is_empty() {
+            write_batch(&db, &cfg, &wakeup, entries).await;
+        }
+        for f in flushes {
+            let _ = f.send(());
         }
     }
 }

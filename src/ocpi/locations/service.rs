@@ -280,71 +280,8 @@ pub async fn apply(
     let result = state
         .db
         .write(move |c| {
-            let key = r.key();
-            let existing = match store::get(c, &key)? {
-                Some(row) => Some(serde_json::from_str::<Location>(&row.object).map_err(|e| {
-                    DbError::Other(format!("stored location {key} unreadable: {e}"))
-                })?),
-                None => None,
-            };
-            let (loc, created) = match next_state(&r, existing, &target, &op) {
-                Ok(x) => x,
-                Err(e) => return Ok(Err(e)),
-            };
-            let row = match row_of(&loc, &source, crate::db::now()) {
-                Ok(row) => row,
-                Err(e) => return Ok(Err(e)),
-            };
-            let allowed = if loc.publish {
-                Vec::new()
-            } else {
-                visibility(c, loc.publish_allowed_to.as_deref().unwrap_or_default())?
-            };
-            store::upsert(c, &row, &allowed)?;
-            let recipients = push::recipients(
-                c,
-                "locations",
-                EMSP_LIKE,
-                source.platform_id.as_deref(),
-                if loc.publish { None } else { Some(&allowed) },
-            )?;
-            // PUT carries the canonical object; PATCH the fields as received.
-            let body = match (&op, &target) {
-                (Op::Patch(p), _) => p.clone(),
-                (Op::Put(_), Target::Location) => {
-                    serde_json::to_value(&loc).map_err(|e| DbError::Other(e.to_string()))?
-                }
-                (Op::Put(_), Target::Evse(uid)) => serde_json::to_value(loc.evse(uid))
-                    .map_err(|e| DbError::Other(e.to_string()))?,
-                (Op::Put(_), Target::Connector(uid, cid)) => {
-                    serde_json::to_value(loc.evse(uid).and_then(|e| e.connector(cid)))
-                        .map_err(|e| DbError::Other(e.to_string()))?
-                }
-            };
-            let method = match op {
-                Op::Put(_) => "PUT",
-                Op::Patch(_) => "PATCH",
-            };
-            let from = PartyRef {
-                country_code: row.country_code.clone(),
-                party_id: row.party_id.clone(),
-            };
-            let deliveries = push::fan_out(
-                c,
-                &Change {
-                    module: "locations",
-                    object_group: &key,
-                    method,
-                    path: &r.path(&target),
-                    body: Some(&body),
-                    from: &from,
-                },
-                &recipients,
-            )?;
-            Ok(Ok(Applied {
-                created,
-                deliveries,
-            }))
+            let existing = stored(c, &r.key())?;
+            Ok(apply_in(c, &source, &r, existing, &target, &op, &mut None)?.map(|(a, _)| a))
         })
         .await??;
     state.location_lists.invalidate();
@@ -352,6 +289,146 @@ pub async fn apply(
         state.outbox_wakeup.notify();
     }
     Ok(result)
+}
+
+/// Apply several changes in order in one database transaction (the OCPP gateway's EVSE
+/// statuses): the locations they address read with one query, the eMSPs of published
+/// locations looked up once. Each change gets its own outcome; one refused change does not
+/// stop the others.
+pub async fn apply_batch(
+    state: &AppState,
+    source: Source,
+    changes: Vec<(LocationRef, Target, Op)>,
+) -> Result<Vec<Result<Applied, AppError>>, AppError> {
+    let outcomes = state
+        .db
+        .write(move |c| {
+            let mut keys: Vec<String> = changes.iter().map(|(r, _, _)| r.key()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let mut current = std::collections::HashMap::new();
+            for row in store::get_many(c, &keys)? {
+                current.insert(row.key.clone(), parse_stored(&row)?);
+            }
+            let mut published = None;
+            let mut out = Vec::with_capacity(changes.len());
+            for (r, target, op) in &changes {
+                let key = r.key();
+                let existing = current.get(&key).cloned();
+                match apply_in(c, &source, r, existing, target, op, &mut published)? {
+                    Ok((applied, loc)) => {
+                        current.insert(key, loc);
+                        out.push(Ok(applied));
+                    }
+                    Err(e) => out.push(Err(e)),
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    state.location_lists.invalidate();
+    if outcomes
+        .iter()
+        .any(|o| o.as_ref().is_ok_and(|a| a.deliveries > 0))
+    {
+        state.outbox_wakeup.notify();
+    }
+    Ok(outcomes)
+}
+
+fn parse_stored(row: &LocationRow) -> Result<Location, DbError> {
+    serde_json::from_str::<Location>(&row.object)
+        .map_err(|e| DbError::Other(format!("stored location {} unreadable: {e}", row.key)))
+}
+
+fn stored(c: &mut DbConnection, key: &str) -> Result<Option<Location>, DbError> {
+    store::get(c, key)?.as_ref().map(parse_stored).transpose()
+}
+
+/// One change on connection `c` in the caller's transaction, from the `existing` state:
+/// validated, stored, enqueued; returns the new state. `published` caches the recipients of
+/// published locations for a batch (they do not depend on the location).
+fn apply_in(
+    c: &mut DbConnection,
+    source: &Source,
+    r: &LocationRef,
+    existing: Option<Location>,
+    target: &Target,
+    op: &Op,
+    published: &mut Option<Vec<push::Recipient>>,
+) -> Result<Result<(Applied, Location), AppError>, DbError> {
+    let key = r.key();
+    let (loc, created) = match next_state(r, existing, target, op) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    let row = match row_of(&loc, source, crate::db::now()) {
+        Ok(row) => row,
+        Err(e) => return Ok(Err(e)),
+    };
+    let allowed = if loc.publish {
+        Vec::new()
+    } else {
+        visibility(c, loc.publish_allowed_to.as_deref().unwrap_or_default())?
+    };
+    store::upsert(c, &row, &allowed)?;
+    let recipients = match (loc.publish, published.as_ref()) {
+        (true, Some(cached)) => cached.clone(),
+        _ => {
+            let found = push::recipients(
+                c,
+                "locations",
+                EMSP_LIKE,
+                source.platform_id.as_deref(),
+                if loc.publish { None } else { Some(&allowed) },
+            )?;
+            if loc.publish {
+                *published = Some(found.clone());
+            }
+            found
+        }
+    };
+    // PUT carries the canonical object; PATCH the fields as received.
+    let body = match (op, target) {
+        (Op::Patch(p), _) => p.clone(),
+        (Op::Put(_), Target::Location) => {
+            serde_json::to_value(&loc).map_err(|e| DbError::Other(e.to_string()))?
+        }
+        (Op::Put(_), Target::Evse(uid)) => {
+            serde_json::to_value(loc.evse(uid)).map_err(|e| DbError::Other(e.to_string()))?
+        }
+        (Op::Put(_), Target::Connector(uid, cid)) => {
+            serde_json::to_value(loc.evse(uid).and_then(|e| e.connector(cid)))
+                .map_err(|e| DbError::Other(e.to_string()))?
+        }
+    };
+    let method = match op {
+        Op::Put(_) => "PUT",
+        Op::Patch(_) => "PATCH",
+    };
+    let from = PartyRef {
+        country_code: row.country_code.clone(),
+        party_id: row.party_id.clone(),
+    };
+    let deliveries = push::fan_out(
+        c,
+        &Change {
+            module: "locations",
+            object_group: &key,
+            method,
+            path: &r.path(target),
+            body: Some(&body),
+            from: &from,
+        },
+        &recipients,
+    )?;
+    Ok(Ok((
+        Applied {
+            created,
+            deliveries,
+        },
+        loc,
+    )))
 }
 
 /// The stored location of `key`, parsed.
