@@ -274,7 +274,20 @@ impl Application {
             .wait_idle(std::time::Duration::from_secs(5))
             .await
         {
-            tracing::warn!("charge point connections still open at shutdown");
+            // Their tasks may end after the writer's last flush: record them now instead.
+            let remaining = self.state.ocpp_registry.detach_remaining();
+            tracing::warn!(
+                connections = remaining.len(),
+                "charge point connections still open at shutdown: recorded as disconnected"
+            );
+            for (id, version) in remaining {
+                let event = crate::ocpp::log::ChargerEvent::Disconnected {
+                    protocol: version.subprotocol(),
+                };
+                if let Err(e) = self.state.ocpp_log.charger(&id, event).await {
+                    tracing::error!(error = %e, "connection state not stored");
+                }
+            }
         }
         if let Err(e) = self.state.ocpp_tx.flush().await {
             tracing::error!(error = %e, "OCPP transaction writes not flushed at shutdown");

@@ -93,6 +93,8 @@ pub async fn add_charger(
 struct Live {
     conn_id: u64,
     version: Version,
+    /// A registered charge point (its connection state is stored).
+    registered: bool,
     session: Session,
     outbound: Arc<Outbound>,
 }
@@ -155,6 +157,7 @@ impl Registry {
         &self,
         id: &str,
         version: Version,
+        registered: bool,
         session: Session,
         outbound: Arc<Outbound>,
     ) -> (u64, Option<Session>, chrono::NaiveDateTime) {
@@ -168,6 +171,7 @@ impl Registry {
             Live {
                 conn_id,
                 version,
+                registered,
                 session,
                 outbound,
             },
@@ -208,6 +212,17 @@ impl Registry {
             }
         };
         tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// On shutdown, for the connections whose tasks did not end in time: forget them (their
+    /// tasks will then not record anything) and return the registered ones with their
+    /// protocol, for the caller to record as disconnected before the writer's last flush.
+    pub fn detach_remaining(&self) -> Vec<(String, Version)> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.drain()
+            .filter(|(_, l)| l.registered)
+            .map(|(id, l)| (id, l.version))
+            .collect()
     }
 
     /// Connected charge points and their protocol.
@@ -472,10 +487,13 @@ pub async fn connect(
     // Attached before the handshake answer leaves: once the charge point sees the upgrade, the
     // hub can call it.
     let outbound = Arc::new(Outbound::default());
-    let (conn_id, replaced, at) =
-        state
-            .ocpp_registry
-            .attach(&id, version, session.clone(), outbound.clone());
+    let (conn_id, replaced, at) = state.ocpp_registry.attach(
+        &id,
+        version,
+        known.is_some(),
+        session.clone(),
+        outbound.clone(),
+    );
     let attachment = Attachment {
         conn_id,
         replaced,
