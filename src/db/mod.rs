@@ -254,15 +254,23 @@ pub struct PageQuery {
     pub after: Option<(chrono::NaiveDateTime, String)>,
 }
 
-/// Insert `rows` (a slice of `Insertable` rows of `table`) in order: on PostgreSQL with one
-/// binary `COPY FROM` (no statement to parse, no parameters to bind: the bulk writers' rows
-/// cost a fraction of a multi-row `INSERT`), on SQLite with multi-row inserts of `chunk` rows
-/// (keep `chunk` × columns under SQLite's 32,766 parameters). Serial ids follow the order.
+/// Below this many rows a PostgreSQL `COPY` costs more than the `INSERT` it replaces (a
+/// `COPY` is a statement plus a data exchange of its own).
+pub const COPY_FROM_ROWS: usize = 64;
+
+/// Insert `rows` (a slice of `Insertable` rows of `table`) in order: on PostgreSQL, from
+/// [`COPY_FROM_ROWS`] rows on, with one binary `COPY FROM` (no statement to parse, no
+/// parameters to bind: the bulk writers' rows cost a fraction of a multi-row `INSERT`);
+/// otherwise with multi-row inserts of `chunk` rows (keep `chunk` × columns under SQLite's
+/// 32,766 parameters). Serial ids follow the order.
 macro_rules! bulk_insert {
     ($conn:expr, $table:expr, $rows:expr, $chunk:expr) => {{
         let rows = $rows;
         if !rows.is_empty() {
             match $conn {
+                $crate::db::DbConnection::Pg(c) if rows.len() < $crate::db::COPY_FROM_ROWS => {
+                    diesel::insert_into($table).values(rows).execute(c)?;
+                }
                 $crate::db::DbConnection::Pg(c) => {
                     use diesel::ExecuteCopyFromDsl as _;
                     diesel::copy_from($table).from_insertable(rows).execute(c)?;

@@ -151,6 +151,59 @@ pub fn mark_delivered(conn: &mut DbConnection, id: i64, owner: &str) -> Result<b
     Ok(n == 1)
 }
 
+/// After a delivery of (`platform_id`, `group`) is recorded: lease the group's next PENDING
+/// delivery to `owner` if it is due and free, so the worker that just delivered one sends the
+/// next at once (a session's PATCH, then its CDR) instead of waiting for a wake-up and a lease
+/// of the whole queue. `None` when there is none, it is not due, or another worker holds it.
+pub fn lease_next_in_group(
+    conn: &mut DbConnection,
+    owner: &str,
+    platform_id: &str,
+    group: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Option<Delivery>, DbError> {
+    let head: Option<(i64, NaiveDateTime, Option<NaiveDateTime>)> = outbox::table
+        .filter(outbox::platform_id.eq(platform_id))
+        .filter(outbox::object_group.eq(group))
+        .filter(outbox::state.eq(PENDING))
+        .order(outbox::id.asc())
+        .select((outbox::id, outbox::next_attempt_at, outbox::leased_until))
+        .first(conn)
+        .optional()?;
+    let Some((id, due, leased)) = head else {
+        return Ok(None);
+    };
+    if due > now || leased.is_some_and(|l| l >= now) {
+        return Ok(None);
+    }
+    // Taken only if still free (another worker may lease it between the read and here).
+    let taken = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq(PENDING))
+            .filter(
+                outbox::leased_until
+                    .is_null()
+                    .or(outbox::leased_until.lt(now)),
+            ),
+    )
+    .set((
+        outbox::leased_until.eq(Some(until)),
+        outbox::lease_owner.eq(Some(owner)),
+    ))
+    .execute(conn)?;
+    if taken == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        outbox::table
+            .find(id)
+            .select(Delivery::as_select())
+            .first(conn)?,
+    ))
+}
+
 /// Record a failure: back to PENDING at `retry_at`, or into `final_state` (DEAD / DROPPED).
 pub fn mark_failed(
     conn: &mut DbConnection,

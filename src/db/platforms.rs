@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{credentials_tokens, platform_roles, platforms};
 use super::{DbConnection, DbError, PageQuery};
+use crate::http::routing::PartyRef;
 
 pub const STATE_PENDING: &str = "PENDING";
 pub const STATE_REGISTERED: &str = "REGISTERED";
@@ -154,6 +155,46 @@ pub fn roles_of(conn: &mut DbConnection, platform_id: &str) -> Result<Vec<RoleRo
             platform_roles::country_code.asc(),
         ))
         .load(conn)?)
+}
+
+/// The platforms on which one of `parties` holds an active role in `roles`, with that role,
+/// in the order of [`list`]: one query, for a change addressed to known parties (a session or
+/// CDR to its eMSP) instead of every platform's roles.
+pub fn holding(
+    conn: &mut DbConnection,
+    parties: &[PartyRef],
+    roles: &[&str],
+) -> Result<Vec<(Platform, RoleRow)>, DbError> {
+    let mut out: Vec<(Platform, RoleRow)> = Vec::new();
+    for p in parties {
+        out.extend(
+            platforms::table
+                .inner_join(platform_roles::table)
+                .filter(platform_roles::active.eq(true))
+                .filter(platform_roles::country_code.eq(&p.country_code))
+                .filter(platform_roles::party_id.eq(&p.party_id))
+                .filter(platform_roles::role.eq_any(roles))
+                .select((Platform::as_select(), RoleRow::as_select()))
+                .order((
+                    platforms::created_at.asc(),
+                    platforms::id.asc(),
+                    platform_roles::role.asc(),
+                    platform_roles::country_code.asc(),
+                ))
+                .load::<(Platform, RoleRow)>(conn)?,
+        );
+    }
+    if parties.len() > 1 {
+        out.sort_by(|(a, ra), (b, rb)| {
+            (a.created_at, &a.id, &ra.role, &ra.country_code).cmp(&(
+                b.created_at,
+                &b.id,
+                &rb.role,
+                &rb.country_code,
+            ))
+        });
+    }
+    Ok(out)
 }
 
 /// The live (not revoked) token with this hash, and its platform.

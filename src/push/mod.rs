@@ -42,6 +42,27 @@ pub fn recipients(
     exclude: Option<&str>,
     only: Option<&[PartyRef]>,
 ) -> Result<Vec<Recipient>, DbError> {
+    if let Some(parties) = only {
+        // Addressed to known parties: only their platforms, in one query.
+        let mut out: Vec<Recipient> = Vec::new();
+        for (p, r) in platforms::holding(conn, parties, roles)? {
+            if !p.is_registered()
+                || Some(p.id.as_str()) == exclude
+                || receiver_endpoint(p.endpoints.as_deref(), module).is_none()
+                || out.iter().any(|o| o.platform_id == p.id)
+            {
+                continue;
+            }
+            out.push(Recipient {
+                platform_id: p.id.clone(),
+                to: PartyRef {
+                    country_code: r.country_code,
+                    party_id: r.party_id,
+                },
+            });
+        }
+        return Ok(out);
+    }
     let mut out = Vec::new();
     for p in platforms::list(conn)? {
         if !p.is_registered() || Some(p.id.as_str()) == exclude {

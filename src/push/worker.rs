@@ -6,8 +6,9 @@
 //! store-and-forward. Nothing is held in memory that the database does not also hold: a crash
 //! loses nothing, and an expired lease lets any instance take the delivery over.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use rand::Rng;
@@ -15,7 +16,7 @@ use reqwest::Method;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::db::outbox::{self, DEAD, DROPPED, Delivery};
-use crate::db::platforms;
+use crate::db::{Db, DbError, platforms};
 use crate::http::routing::PartyRef;
 use crate::ocpi::client::{ClientError, Target};
 use crate::state::AppState;
@@ -69,6 +70,9 @@ fn classify(e: &ClientError) -> Outcome {
 pub async fn run(state: web::Data<AppState>) {
     let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let slots = Arc::new(Semaphore::new(state.settings.outbox_concurrency as usize));
+    // Connections of its own: request handlers and the OCPP gateway cannot starve delivery.
+    let db = state.db.dedicated(WORKER_CONNECTIONS);
+    let partners = Arc::new(Partners::default());
     let poll = Duration::from_millis(state.settings.outbox_poll_ms);
     tracing::info!(worker = %owner, "push worker started");
     loop {
@@ -76,7 +80,7 @@ pub async fn run(state: web::Data<AppState>) {
         let leased = if free == 0 {
             Ok(Vec::new())
         } else {
-            lease(&state, &owner, free).await
+            lease(&state, &db, &owner, free).await
         };
         match leased {
             Ok(rows) if !rows.is_empty() => {
@@ -86,8 +90,13 @@ pub async fn run(state: web::Data<AppState>) {
                     };
                     let state = state.clone();
                     let owner = owner.clone();
+                    let (db, partners) = (db.clone(), partners.clone());
                     tokio::spawn(async move {
-                        deliver(&state, &owner, d).await;
+                        // A delivered one may hand over the next of its group at once.
+                        let mut next = Some(d);
+                        while let Some(d) = next {
+                            next = deliver(&state, &db, &partners, &owner, d).await;
+                        }
                         drop(permit);
                         // The next delivery of the same group may now be due.
                         state.outbox_wakeup.notify();
@@ -108,22 +117,67 @@ pub async fn run(state: web::Data<AppState>) {
     }
 }
 
+/// The worker's own database connections.
+const WORKER_CONNECTIONS: u32 = 4;
+/// How long the worker uses a partner's platform row and roles before reading them again.
+const PARTNER_TTL: Duration = Duration::from_secs(1);
+
+/// Partners as the worker last read them (platform row and active roles, or gone), each for
+/// [`PARTNER_TTL`]: a burst of deliveries to one partner reads it once, and a change of its
+/// registration, endpoints or token takes effect within that time.
+#[derive(Default)]
+struct Partners(Mutex<HashMap<String, (Instant, Partner)>>);
+
+type Partner = Option<Arc<(platforms::Platform, Vec<platforms::RoleRow>)>>;
+
+impl Partners {
+    async fn get(&self, db: &Db, platform_id: &str) -> Result<Partner, DbError> {
+        if let Some((at, p)) = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(platform_id)
+            && at.elapsed() < PARTNER_TTL
+        {
+            return Ok(p.clone());
+        }
+        let pid = platform_id.to_string();
+        let found: Partner = db
+            .read(move |c| {
+                let p = platforms::get(c, &pid)?;
+                let roles = platforms::roles_of(c, &pid)?;
+                Ok(p.map(|p| Arc::new((p, roles))))
+            })
+            .await?;
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (at, _)| at.elapsed() < PARTNER_TTL);
+        map.insert(platform_id.to_string(), (Instant::now(), found.clone()));
+        Ok(found)
+    }
+}
+
 async fn lease(
     state: &AppState,
+    db: &Db,
     owner: &str,
     limit: i64,
-) -> Result<Vec<Delivery>, crate::db::DbError> {
+) -> Result<Vec<Delivery>, DbError> {
     let now = crate::db::now();
     let until = now + chrono::Duration::seconds(state.settings.outbox_lease_secs as i64);
     let owner = owner.to_string();
-    state
-        .db
-        .write(move |c| outbox::lease(c, &owner, now, until, limit))
+    db.write(move |c| outbox::lease(c, &owner, now, until, limit))
         .await
 }
 
-/// Send one delivery and record what happened.
-pub async fn deliver(state: &AppState, owner: &str, d: Delivery) {
+/// Send one delivery and record what happened; returns the next delivery of its group when
+/// this one was delivered and the next was due and could be leased at once.
+async fn deliver(
+    state: &AppState,
+    db: &Db,
+    partners: &Partners,
+    owner: &str,
+    d: Delivery,
+) -> Option<Delivery> {
     let span = tracing::info_span!(
         "push",
         party.platform_id = %d.platform_id,
@@ -132,28 +186,29 @@ pub async fn deliver(state: &AppState, owner: &str, d: Delivery) {
         push.method = %d.method,
         push.attempt = d.attempts + 1,
     );
-    let _ = tracing::Instrument::instrument(deliver_inner(state, owner, d), span).await;
+    match tracing::Instrument::instrument(deliver_inner(state, db, partners, owner, d), span).await
+    {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::error!(error = %e, "delivery outcome not recorded (the lease expires and it is sent again)");
+            None
+        }
+    }
 }
 
 async fn deliver_inner(
     state: &AppState,
+    db: &Db,
+    partners: &Partners,
     owner: &str,
     d: Delivery,
-) -> Result<(), crate::db::DbError> {
-    let pid = d.platform_id.clone();
-    let found = state
-        .db
-        .read(move |c| {
-            let p = platforms::get(c, &pid)?;
-            let roles = platforms::roles_of(c, &pid)?;
-            Ok(p.map(|p| (p, roles)))
-        })
-        .await?;
-    let store_and_forward = found.as_ref().is_none_or(|(p, _)| p.store_and_forward);
-    let outcome = match found {
+) -> Result<Option<Delivery>, DbError> {
+    let found = partners.get(db, &d.platform_id).await?;
+    let store_and_forward = found.as_ref().is_none_or(|p| p.0.store_and_forward);
+    let outcome = match found.as_deref() {
         None => Outcome::Refused("partner no longer exists".into()),
         Some((p, _)) if !p.is_registered() => Outcome::Refused("partner is not registered".into()),
-        Some((p, roles)) => send(state, &d, &p, &roles).await,
+        Some((p, roles)) => send(state, &d, p, roles).await,
     };
     let id = d.id;
     let owner = owner.to_string();
@@ -162,13 +217,21 @@ async fn deliver_inner(
             let cdr_key = (d.module == "cdrs" && d.method == "POST")
                 .then(|| d.body.as_deref().and_then(posted_cdr_key))
                 .flatten();
-            let recorded = state
-                .db
+            let (platform_id, group) = (d.platform_id.clone(), d.object_group.clone());
+            let lease_secs = state.settings.outbox_lease_secs as i64;
+            let (recorded, next) = db
                 .write(move |c| {
                     if let (Some(key), Some(url)) = (&cdr_key, &location) {
                         crate::db::cdrs::set_emsp_location(c, key, url)?;
                     }
-                    outbox::mark_delivered(c, id, &owner)
+                    if !outbox::mark_delivered(c, id, &owner)? {
+                        return Ok((false, None));
+                    }
+                    let now = crate::db::now();
+                    let until = now + chrono::Duration::seconds(lease_secs);
+                    let next =
+                        outbox::lease_next_in_group(c, &owner, &platform_id, &group, now, until)?;
+                    Ok((true, next))
                 })
                 .await?;
             if recorded {
@@ -176,12 +239,11 @@ async fn deliver_inner(
             } else {
                 tracing::warn!("delivered, but the lease had expired meanwhile");
             }
+            return Ok(next);
         }
         Outcome::Retry(err) if !store_and_forward => {
             tracing::warn!(error = %err, "push failed; partner has store-and-forward off, dropped (it re-syncs by GET)");
-            state
-                .db
-                .write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DROPPED))
+            db.write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DROPPED))
                 .await?;
         }
         Outcome::Retry(err) => {
@@ -189,9 +251,7 @@ async fn deliver_inner(
             let s = &state.settings;
             if attempts >= i64::from(s.outbox_max_attempts) {
                 tracing::warn!(error = %err, attempts, "push failed; dead-lettered");
-                state
-                    .db
-                    .write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
+                db.write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
                     .await?;
             } else {
                 let wait = backoff(
@@ -204,9 +264,7 @@ async fn deliver_inner(
                         .unwrap_or_else(|_| chrono::Duration::seconds(60));
                 tracing::info!(error = %err, retry_in_ms = wait.as_millis() as u64, "push failed; will retry");
                 let wakeup = state.outbox_wakeup_handle();
-                state
-                    .db
-                    .write(move |c| outbox::mark_failed(c, id, &owner, &err, Some(at), DEAD))
+                db.write(move |c| outbox::mark_failed(c, id, &owner, &err, Some(at), DEAD))
                     .await?;
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
@@ -216,13 +274,11 @@ async fn deliver_inner(
         }
         Outcome::Refused(err) => {
             tracing::warn!(error = %err, "push refused; dead-lettered");
-            state
-                .db
-                .write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
+            db.write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
                 .await?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The store key of the CDR in a POST body.
