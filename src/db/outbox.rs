@@ -306,3 +306,68 @@ pub fn counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, DbError> {
         .select((outbox::state, diesel::dsl::count_star()))
         .load(conn)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(group: &str, path: &str) -> NewDelivery {
+        NewDelivery {
+            platform_id: "P1".into(),
+            module: "sessions".into(),
+            object_group: group.into(),
+            method: "PATCH".into(),
+            path: path.into(),
+            body: None,
+            from_country_code: "NL".into(),
+            from_party_id: "HUB".into(),
+            to: None,
+        }
+    }
+
+    #[test]
+    fn the_next_of_a_group_is_handed_over_only_when_due_and_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let db = crate::db::Db::connect(&url, 1).unwrap();
+        crate::db::migrations::run(&db).unwrap();
+        let mut c = db.get().unwrap();
+        let c = &mut *c;
+        enqueue(c, &[row("G", "/1"), row("H", "/other"), row("G", "/2")]).unwrap();
+        enqueue(c, &[row("G", "/3")]).unwrap();
+        let now = super::super::now();
+        let until = now + chrono::Duration::seconds(60);
+        let next = |c: &mut DbConnection, owner: &str| {
+            lease_next_in_group(c, owner, "P1", "G", now, until)
+                .unwrap()
+                .map(|d| d.path)
+        };
+        // The group's head, leased to the caller; another worker then finds it taken.
+        assert_eq!(next(c, "A").as_deref(), Some("/1"));
+        assert_eq!(next(c, "B"), None);
+        // Delivered: the next one of the same group (not the other group's) follows.
+        let first = list(c, Some(PENDING), None, 10).unwrap();
+        let first = first.iter().find(|d| d.path == "/1").unwrap().id;
+        assert!(mark_delivered(c, first, "A").unwrap());
+        assert_eq!(next(c, "A").as_deref(), Some("/2"));
+        // A head that waits for its back-off is not handed over.
+        let second = list(c, Some(PENDING), None, 10).unwrap();
+        let second = second.iter().find(|d| d.path == "/2").unwrap().id;
+        mark_failed(
+            c,
+            second,
+            "A",
+            "HTTP 500",
+            Some(now + chrono::Duration::seconds(30)),
+            DEAD,
+        )
+        .unwrap();
+        assert_eq!(next(c, "A"), None);
+        // Nothing pending in a group: nothing.
+        assert!(
+            lease_next_in_group(c, "A", "P1", "NONE", now, until)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
