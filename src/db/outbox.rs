@@ -163,25 +163,27 @@ pub fn lease_next_in_group(
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<Option<Delivery>, DbError> {
-    let head: Option<(i64, NaiveDateTime, Option<NaiveDateTime>)> = outbox::table
+    let head: Option<Delivery> = outbox::table
         .filter(outbox::platform_id.eq(platform_id))
         .filter(outbox::object_group.eq(group))
         .filter(outbox::state.eq(PENDING))
         .order(outbox::id.asc())
-        .select((outbox::id, outbox::next_attempt_at, outbox::leased_until))
+        .select(Delivery::as_select())
         .first(conn)
         .optional()?;
-    let Some((id, due, leased)) = head else {
+    let Some(mut d) = head else {
         return Ok(None);
     };
-    if due > now || leased.is_some_and(|l| l >= now) {
+    if d.next_attempt_at > now || d.leased_until.is_some_and(|l| l >= now) {
         return Ok(None);
     }
-    // Taken only if still free (another worker may lease it between the read and here).
+    // Taken only if still due and free (another worker may have leased, failed or delivered it
+    // between the read and here); then the row read is the row leased.
     let taken = diesel::update(
         outbox::table
-            .find(id)
+            .find(d.id)
             .filter(outbox::state.eq(PENDING))
+            .filter(outbox::next_attempt_at.le(now))
             .filter(
                 outbox::leased_until
                     .is_null()
@@ -196,12 +198,9 @@ pub fn lease_next_in_group(
     if taken == 0 {
         return Ok(None);
     }
-    Ok(Some(
-        outbox::table
-            .find(id)
-            .select(Delivery::as_select())
-            .first(conn)?,
-    ))
+    d.leased_until = Some(until);
+    d.lease_owner = Some(owner.to_string());
+    Ok(Some(d))
 }
 
 /// Record a failure: back to PENDING at `retry_at`, or into `final_state` (DEAD / DROPPED).
