@@ -38,6 +38,21 @@ pub struct PartnerEndpoint {
     pub audience: String,
 }
 
+impl PartnerEndpoint {
+    /// The request target `url` (under this endpoint) with the partner's token and audience,
+    /// routed `from` → `to`.
+    pub fn target<'a>(&'a self, url: &'a str, from: &'a PartyRef, to: &'a PartyRef) -> Target<'a> {
+        Target {
+            url,
+            token: &self.token,
+            base64: self.base64,
+            audience: &self.audience,
+            correlation_id: None,
+            routing: Some((from, to)),
+        }
+    }
+}
+
 /// The `module`/`role` endpoint of registered platform `platform_id`; why not, otherwise.
 pub async fn partner_endpoint(
     state: &AppState,
@@ -79,14 +94,7 @@ pub async fn send<T: DeserializeOwned>(
         .await
         .map_err(|e| unreachable(&e))?;
     let url = format!("{}{}", ep.base, r.path);
-    let target = Target {
-        url: &url,
-        token: &ep.token,
-        base64: ep.base64,
-        audience: &ep.audience,
-        correlation_id: None,
-        routing: Some((r.from, r.to)),
-    };
+    let target = ep.target(&url, r.from, r.to);
     let wait = Duration::from_secs(state.settings.outbound_timeout_secs);
     match tokio::time::timeout(
         wait,

@@ -23,7 +23,7 @@ use crate::config::AuthorizePolicy;
 use crate::db::chargers;
 use crate::db::tokens::{self as store, TokenRow};
 use crate::http::routing::PartyRef;
-use crate::ocpi::client::{ClientError, Target};
+use crate::ocpi::client::ClientError;
 use crate::ocpi::types::CiString;
 use crate::ocpi::versions::InterfaceRole;
 use crate::state::AppState;
@@ -317,14 +317,7 @@ pub async fn ask(
         country_code: row.country_code.clone(),
         party_id: row.party_id.clone(),
     };
-    let target = Target {
-        url: &url,
-        token: &ep.token,
-        base64: ep.base64,
-        audience: &ep.audience,
-        correlation_id: None,
-        routing: Some((&from, &to)),
-    };
+    let target = ep.target(&url, &from, &to);
     let body = location
         .map(serde_json::to_value)
         .transpose()
