@@ -137,6 +137,16 @@ fn wake(ctx: &Ctx<'_>, pushed: bool) {
     }
 }
 
+/// Store a message through the batched writer (see `tx_batch`); the empty answer once stored.
+async fn batched(ctx: &Ctx<'_>, id: &str, job: Job) -> Result<Value, RpcError> {
+    ctx.state
+        .ocpp_tx
+        .store(job)
+        .await
+        .map(|()| json!({}))
+        .map_err(|e| failed(id, e))
+}
+
 fn failed(id: &str, e: impl std::fmt::Display) -> RpcError {
     tracing::error!(error = %e, "transaction message not stored");
     RpcError::new(
@@ -295,12 +305,7 @@ pub async fn handle(
                 raw,
                 received_at: crate::db::now(),
             };
-            ctx.state
-                .ocpp_tx
-                .store(job)
-                .await
-                .map(|()| json!({}))
-                .map_err(|e| failed(id, e))
+            batched(ctx, id, job).await
         }
         (Version::V201, "TransactionEvent")
             if s(&p, "eventType").as_deref() == Some("Updated") && p.get("idToken").is_none() =>
@@ -320,12 +325,7 @@ pub async fn handle(
                     .unwrap_or_default(),
                 raw,
             };
-            ctx.state
-                .ocpp_tx
-                .store(job)
-                .await
-                .map(|()| json!({}))
-                .map_err(|e| failed(id, e))
+            batched(ctx, id, job).await
         }
         (Version::V201, "TransactionEvent") => {
             let when = at(&p);
