@@ -952,6 +952,33 @@ impl Rig {
         }
     }
 
+    /// `cps` charge points sending back to back (20 meter values per transaction) until
+    /// `stop`, reporting what they sent on `out`.
+    fn closed_loop(
+        &self,
+        cps: usize,
+        stop: &Arc<AtomicBool>,
+        out: &tokio::sync::mpsc::UnboundedSender<Sent>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let far = Instant::now() + Duration::from_secs(3600);
+        (0..cps)
+            .map(|c| {
+                tokio::spawn(charge_point(
+                    self.hub.ocpp,
+                    self.run.clone(),
+                    c,
+                    20,
+                    None,
+                    far,
+                    stop.clone(),
+                    true,
+                    0,
+                    out.clone(),
+                ))
+            })
+            .collect()
+    }
+
     fn take_recs(&self) -> Vec<Rec> {
         std::mem::take(&mut *self.emsp.recs.lock().unwrap())
     }
@@ -1072,22 +1099,7 @@ async fn saturate(o: &Opts, run: usize) -> CeilingResult {
     rig.take_recs();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let far = Instant::now() + Duration::from_secs(3600);
-    let mut tasks = Vec::new();
-    for c in 0..o.ceiling_cps {
-        tasks.push(tokio::spawn(charge_point(
-            rig.hub.ocpp,
-            rig.run.clone(),
-            c,
-            20,
-            None,
-            far,
-            stop.clone(),
-            true,
-            0,
-            tx.clone(),
-        )));
-    }
+    let tasks = rig.closed_loop(o.ceiling_cps, &stop, &tx);
     drop(tx);
     let answered = Arc::new(AtomicU64::new(0));
     let a = answered.clone();
@@ -1296,22 +1308,7 @@ async fn drain(o: &Opts, run: usize) -> DrainResult {
     rig.emsp.held.store(true, Ordering::Release);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let far = Instant::now() + Duration::from_secs(3600);
-    let mut tasks = Vec::new();
-    for c in 0..cps {
-        tasks.push(tokio::spawn(charge_point(
-            rig.hub.ocpp,
-            rig.run.clone(),
-            c,
-            20,
-            None,
-            far,
-            stop.clone(),
-            true,
-            0,
-            tx.clone(),
-        )));
-    }
+    let tasks = rig.closed_loop(cps, &stop, &tx);
     drop(tx);
     let mut sent = Vec::new();
     while let Some(s) = rx.recv().await {
