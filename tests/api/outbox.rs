@@ -387,3 +387,76 @@ async fn two_instances_on_one_database_never_deliver_a_row_twice() {
     assert_eq!(got.len(), n);
     assert!(got.values().all(|c| *c == 1), "{got:?}");
 }
+
+/// The outbox's own queries on this backend: a group's head only is leased, `complete` records
+/// the success and hands the group's next delivery over only when it is due and free, and
+/// nothing is done when the lease was lost.
+#[test]
+fn leases_heads_and_hands_a_group_over_only_when_due_and_free() {
+    use ocpi_hub::db::outbox::{self, NewDelivery, PENDING};
+    let dir = tempfile::tempdir().unwrap();
+    let db = ocpi_hub::db::Db::connect(&crate::support::fresh_database_url(dir.path()), 1).unwrap();
+    ocpi_hub::db::migrations::run(&db).unwrap();
+    let mut c = db.get().unwrap();
+    let c = &mut *c;
+    let row = |group: &str, path: &str| NewDelivery {
+        platform_id: "P1".into(),
+        module: "sessions".into(),
+        object_group: group.into(),
+        method: "PATCH".into(),
+        path: path.into(),
+        body: None,
+        from_country_code: "NL".into(),
+        from_party_id: "HUB".into(),
+        to: None,
+    };
+    outbox::enqueue(c, &[row("G", "/1"), row("H", "/h1"), row("G", "/2")]).unwrap();
+    outbox::enqueue(c, &[row("G", "/3"), row("H", "/h2")]).unwrap();
+    let now = ocpi_hub::db::now();
+    let until = now + chrono::Duration::seconds(60);
+    let paths = |v: &[outbox::Delivery]| v.iter().map(|d| d.path.clone()).collect::<Vec<_>>();
+
+    // The heads of both groups, oldest first; then nothing more until one is done.
+    let leased = outbox::lease(c, "A", now, until, 10).unwrap();
+    assert_eq!(paths(&leased), ["/1", "/h1"]);
+    assert!(outbox::lease(c, "B", now, until, 10).unwrap().is_empty());
+
+    // Done: the success is recorded and the group's next one (not the other group's) follows.
+    let (recorded, next) = outbox::complete(c, &leased[0], "A", now, until).unwrap();
+    assert!(recorded);
+    let second = next.expect("the group's next delivery");
+    assert_eq!(second.path, "/2");
+    assert_eq!(second.lease_owner.as_deref(), Some("A"));
+    assert!(outbox::lease(c, "B", now, until, 10).unwrap().is_empty());
+    let delivered = outbox::get(c, leased[0].id).unwrap().unwrap();
+    assert_eq!(delivered.state, "DELIVERED");
+    assert_eq!(delivered.attempts, 1);
+
+    // A lease lost meanwhile: nothing recorded, nothing handed over.
+    let (recorded, next) = outbox::complete(c, &second, "B", now, until).unwrap();
+    assert!(!recorded);
+    assert!(next.is_none());
+    assert_eq!(outbox::get(c, second.id).unwrap().unwrap().state, PENDING);
+
+    // A next delivery that waits for its back-off is not handed over, nor leased.
+    let (recorded, third) = outbox::complete(c, &second, "A", now, until).unwrap();
+    assert!(recorded);
+    let third = third.expect("/3");
+    assert_eq!(third.path, "/3");
+    outbox::mark_failed(
+        c,
+        third.id,
+        "A",
+        "HTTP 500",
+        Some(now + chrono::Duration::seconds(30)),
+        outbox::DEAD,
+    )
+    .unwrap();
+    let (recorded, next) = outbox::complete(c, &leased[1], "A", now, until).unwrap();
+    assert!(recorded);
+    assert_eq!(next.map(|d| d.path).as_deref(), Some("/h2"));
+    assert!(outbox::lease(c, "B", now, until, 10).unwrap().is_empty());
+    let later = now + chrono::Duration::seconds(31);
+    let leased = outbox::lease(c, "B", later, later + chrono::Duration::seconds(60), 10).unwrap();
+    assert_eq!(paths(&leased), ["/3"]);
+}
