@@ -71,12 +71,23 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Vec<SessionRow>, DbErr
 
 /// Insert or replace; true when created.
 pub fn upsert(conn: &mut DbConnection, row: &SessionRow) -> Result<bool, DbError> {
-    match get(conn, &row.key)? {
+    let old = get(conn, &row.key)?;
+    save(conn, row, old.as_ref())?;
+    Ok(old.is_none())
+}
+
+/// [`upsert`] when the caller has just read the stored row (`existing`) in this transaction:
+/// no second read.
+pub fn save(
+    conn: &mut DbConnection,
+    row: &SessionRow,
+    existing: Option<&SessionRow>,
+) -> Result<(), DbError> {
+    match existing {
         None => {
             diesel::insert_into(sessions::table)
                 .values(row)
                 .execute(conn)?;
-            Ok(true)
         }
         Some(old) => {
             let mut row = row.clone();
@@ -84,9 +95,9 @@ pub fn upsert(conn: &mut DbConnection, row: &SessionRow) -> Result<bool, DbError
             diesel::update(sessions::table.find(&row.key))
                 .set(&row)
                 .execute(conn)?;
-            Ok(false)
         }
     }
+    Ok(())
 }
 
 pub fn set_preferences(conn: &mut DbConnection, key: &str, json: &str) -> Result<(), DbError> {

@@ -103,24 +103,45 @@ pub fn sync_read(
     t: store::Transaction,
 ) -> Result<Enqueued, DbError> {
     let tx = t.id;
-    // The token: a command's (kept on the transaction), else the stored one.
-    let object = match (&t.token_object, &t.token_key) {
-        (Some(o), _) => o.clone(),
-        (None, Some(key)) => match tokens::get(conn, key)? {
-            Some(row) => row.object,
-            None => return Ok(false),
-        },
-        (None, None) => return Ok(false),
+    let mut existing = sessions::of_transaction(conn, tx)?;
+    // What the eMSP has: the stored object (its `cdr_token` is the token the session was
+    // started with, so the token is read only for a new session).
+    let mut previous: Option<Session> = existing
+        .as_ref()
+        .and_then(|r| serde_json::from_str(&r.object).ok());
+    let cdr_token = match &previous {
+        Some(p) => p.cdr_token.clone(),
+        None => {
+            // The token: a command's (kept on the transaction), else the stored one.
+            let object = match (&t.token_object, &t.token_key) {
+                (Some(o), _) => o.clone(),
+                (None, Some(key)) => match tokens::get(conn, key)? {
+                    Some(row) => row.object,
+                    None => return Ok(false),
+                },
+                (None, None) => return Ok(false),
+            };
+            let token: Token = serde_json::from_str(&object)
+                .map_err(|e| DbError::Other(format!("token unreadable: {e}")))?;
+            if existing.is_none() {
+                // The session of a reservation this token made on this EVSE becomes the
+                // transaction's.
+                existing = adopt_reservation_session(conn, &t, token.uid.as_str())?;
+                previous = existing
+                    .as_ref()
+                    .and_then(|r| serde_json::from_str(&r.object).ok());
+            }
+            CdrToken {
+                country_code: token.country_code,
+                party_id: token.party_id,
+                uid: token.uid,
+                token_type: token.token_type,
+                contract_id: token.contract_id,
+            }
+        }
     };
-    let token: Token = serde_json::from_str(&object)
-        .map_err(|e| DbError::Other(format!("token unreadable: {e}")))?;
-    let owner_cc = token.country_code.as_str().to_ascii_uppercase();
-    let owner_pid = token.party_id.as_str().to_ascii_uppercase();
-    let existing = match sessions::of_transaction(conn, tx)? {
-        Some(s) => Some(s),
-        // The session of a reservation this token made on this EVSE becomes the transaction's.
-        None => adopt_reservation_session(conn, &t, token.uid.as_str())?,
-    };
+    let owner_cc = cdr_token.country_code.as_str().to_ascii_uppercase();
+    let owner_pid = cdr_token.party_id.as_str().to_ascii_uppercase();
     let snapshot = match existing.as_ref().and_then(|r| r.snapshot.as_deref()) {
         Some(s) => serde_json::from_str(s)
             .map_err(|e| DbError::Other(format!("session snapshot unreadable: {e}")))?,
@@ -161,13 +182,6 @@ pub fn sync_read(
         SessionStatus::Pending
     } else {
         SessionStatus::Active
-    };
-    let cdr_token = CdrToken {
-        country_code: token.country_code.clone(),
-        party_id: token.party_id.clone(),
-        uid: token.uid.clone(),
-        token_type: token.token_type,
-        contract_id: token.contract_id.clone(),
     };
     let auth_method = t
         .auth_method
@@ -211,10 +225,7 @@ pub fn sync_read(
     };
     let key = sessions::object_key(&cfg.own.country_code, &cfg.own.party_id, &id);
 
-    // What the eMSP has: the stored object and the periods pushed so far.
-    let previous: Option<Session> = existing
-        .as_ref()
-        .and_then(|r| serde_json::from_str(&r.object).ok());
+    // The periods the eMSP has so far.
     let pushed: Vec<ChargingPeriod> = existing
         .as_ref()
         .and_then(|r| r.pushed_periods.as_deref())
@@ -262,7 +273,7 @@ pub fn sync_read(
         last_updated: now,
         created_at: now,
     };
-    sessions::upsert(conn, &row)?;
+    sessions::save(conn, &row, existing.as_ref())?;
 
     let owner = PartyRef {
         country_code: owner_cc,
