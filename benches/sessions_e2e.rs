@@ -744,6 +744,10 @@ struct Check {
     cdr_after_patch_us: Vec<u64>,
     /// From the OCPP answer to the push's arrival (the outbox's share).
     after_answer_us: Vec<u64>,
+    /// OCPP answer time by message: StartTransaction, MeterValues, StopTransaction.
+    answer_start_us: Vec<u64>,
+    answer_meter_us: Vec<u64>,
+    answer_stop_us: Vec<u64>,
 }
 
 /// A push: (session (charge point, start), the message that caused it, is it the CDR).
@@ -812,8 +816,13 @@ fn check(sent: &[Sent], recs: &[Rec], run: &str) -> Check {
     let mut last_index: HashMap<(usize, i64), usize> = HashMap::new();
     for s in sent {
         let key = (s.cp, s.start_ms);
-        out.answer_us
-            .push(s.answered.duration_since(s.sent).as_micros() as u64);
+        let answer = s.answered.duration_since(s.sent).as_micros() as u64;
+        out.answer_us.push(answer);
+        match s.kind {
+            Kind::Start => out.answer_start_us.push(answer),
+            Kind::Meter(_) => out.answer_meter_us.push(answer),
+            Kind::Stop => out.answer_stop_us.push(answer),
+        }
         out.lag_us
             .push(s.sent.saturating_duration_since(s.scheduled).as_micros() as u64);
         let mut wanted = vec![(s.kind, false)];
@@ -860,6 +869,9 @@ fn check(sent: &[Sent], recs: &[Rec], run: &str) -> Check {
         &mut out.stop_us,
         &mut out.cdr_after_patch_us,
         &mut out.after_answer_us,
+        &mut out.answer_start_us,
+        &mut out.answer_meter_us,
+        &mut out.answer_stop_us,
     ] {
         v.sort_unstable();
     }
@@ -1069,12 +1081,16 @@ async fn latency(o: &Opts, run: usize, fail_pct: f64) -> LatencyResult {
         bench_cpu: cpu_me * per_k,
         load,
         breakdown: format!(
-            "p50/p99 ms: PUT {} PATCH {} COMPLETED {} CDR after COMPLETED {} push after OCPP answer {}",
+            "p50/p99 ms: PUT {} PATCH {} COMPLETED {} CDR after COMPLETED {} push after OCPP answer {}; \
+             OCPP answer to Start {} MeterValues {} Stop {}",
             p50_99(&c.put_us),
             p50_99(&c.meter_us),
             p50_99(&c.stop_us),
             p50_99(&c.cdr_after_patch_us),
-            p50_99(&c.after_answer_us)
+            p50_99(&c.after_answer_us),
+            p50_99(&c.answer_start_us),
+            p50_99(&c.answer_meter_us),
+            p50_99(&c.answer_stop_us)
         ),
     }
 }
