@@ -22,6 +22,10 @@
 //!   (1) % failures. Reports p50/p99 from the OCPP message to the session push (PUT and PATCHes)
 //!   and to the CDR POST, the OCPP answer time, and checks that every expected push arrived, in
 //!   order per session, and that the outbox holds no PENDING or DEAD delivery at the end.
+//!   Messages sent in the first `E2E_WARMUP_SECS` (2) are checked but left out of the
+//!   latencies (the hub's database connections are still cold: the first statements of each
+//!   connection load its catalog caches); `E2E_WARMUP_SECS=0` counts everything, and
+//!   `E2E_TIMELINE=1` prints the worst session push of each second.
 //! - **ceiling**: open loop at each of `E2E_CEILING_RATES` (200,300,400,600,800) messages/s over
 //!   `E2E_CEILING_CPS` (200) charge points for `E2E_CEILING_SECS` (15) on one hub: session
 //!   pushes/s arriving while the charge points send, and the backlog of pushes not yet arrived
@@ -748,6 +752,8 @@ struct Check {
     answer_start_us: Vec<u64>,
     answer_meter_us: Vec<u64>,
     answer_stop_us: Vec<u64>,
+    /// Session push latencies by second of the run (when the message was sent).
+    by_second: std::collections::BTreeMap<u64, Vec<u64>>,
 }
 
 /// A push: (session (charge point, start), the message that caused it, is it the CDR).
@@ -814,17 +820,24 @@ fn check(sent: &[Sent], recs: &[Rec], run: &str) -> Check {
     out.duplicates = arrivals.values().map(|a| a.2 - 1).sum();
     // Per session, the arrival order must follow the message order.
     let mut last_index: HashMap<(usize, i64), usize> = HashMap::new();
+    let first_sent = sent.iter().map(|s| s.sent).min();
+    // Messages sent in the first `E2E_WARMUP_SECS` (2) are checked like all others but left
+    // out of the latencies: the hub's connections and caches are still cold then.
+    let warmup = Duration::from_secs_f64(env_or("E2E_WARMUP_SECS", 2.0));
     for s in sent {
         let key = (s.cp, s.start_ms);
+        let measured = first_sent.is_none_or(|t0| s.sent >= t0 + warmup);
         let answer = s.answered.duration_since(s.sent).as_micros() as u64;
-        out.answer_us.push(answer);
-        match s.kind {
-            Kind::Start => out.answer_start_us.push(answer),
-            Kind::Meter(_) => out.answer_meter_us.push(answer),
-            Kind::Stop => out.answer_stop_us.push(answer),
+        if measured {
+            out.answer_us.push(answer);
+            match s.kind {
+                Kind::Start => out.answer_start_us.push(answer),
+                Kind::Meter(_) => out.answer_meter_us.push(answer),
+                Kind::Stop => out.answer_stop_us.push(answer),
+            }
+            out.lag_us
+                .push(s.sent.saturating_duration_since(s.scheduled).as_micros() as u64);
         }
-        out.lag_us
-            .push(s.sent.saturating_duration_since(s.scheduled).as_micros() as u64);
         let mut wanted = vec![(s.kind, false)];
         if s.kind == Kind::Stop {
             wanted.push((Kind::Stop, true));
@@ -835,13 +848,19 @@ fn check(sent: &[Sent], recs: &[Rec], run: &str) -> Check {
                 None => out.lost += 1,
                 Some((idx, at, _)) => {
                     let lat = at.saturating_duration_since(s.sent).as_micros() as u64;
-                    if is_cdr {
+                    if let Some(t0) = first_sent
+                        && !is_cdr
+                    {
+                        let second = s.sent.saturating_duration_since(t0).as_secs();
+                        out.by_second.entry(second).or_default().push(lat);
+                    }
+                    if measured && is_cdr {
                         out.cdr_lat_us.push(lat);
                         if let Some((_, patch_at, _)) = arrivals.get(&(key, Kind::Stop, false)) {
                             out.cdr_after_patch_us
                                 .push(at.saturating_duration_since(*patch_at).as_micros() as u64);
                         }
-                    } else {
+                    } else if measured {
                         out.session_lat_us.push(lat);
                         out.after_answer_us
                             .push(at.saturating_duration_since(s.answered).as_micros() as u64);
@@ -1091,8 +1110,25 @@ async fn latency(o: &Opts, run: usize, fail_pct: f64) -> LatencyResult {
             p50_99(&c.answer_start_us),
             p50_99(&c.answer_meter_us),
             p50_99(&c.answer_stop_us)
-        ),
+        ) + &timeline(&c),
     }
+}
+
+/// With `E2E_TIMELINE=1`: the worst session push latency (ms) of each second of the run, to
+/// tell a start-up transient or a stall from a spread-out tail.
+fn timeline(c: &Check) -> String {
+    if std::env::var("E2E_TIMELINE").is_err() {
+        return String::new();
+    }
+    let worst: Vec<String> = c
+        .by_second
+        .iter()
+        .map(|(s, v)| format!("{s}:{}", v.iter().max().copied().unwrap_or(0) / 1000))
+        .collect();
+    format!(
+        "\n    worst session push per second (s:ms): {}",
+        worst.join(" ")
+    )
 }
 
 #[derive(Debug, Clone, Default)]
