@@ -202,8 +202,11 @@ pub async fn handle(
             let started = at(&p);
             let connector = i(&p, "connectorId");
             let tag = s(&p, "idTag");
-            let decision = decide(ctx, tag.as_deref().map(|t| (t, None)), connector).await;
-            let reserved = reservation(ctx, connector, tag.as_deref()).await;
+            // Two independent reads, side by side.
+            let (decision, reserved) = tokio::join!(
+                decide(ctx, tag.as_deref().map(|t| (t, None)), connector),
+                reservation(ctx, connector, tag.as_deref())
+            );
             let decision = apply_reservation(decision, &reserved);
             let info = decision.as_ref().map(id_tag_info);
             let allowed = decision.as_ref().is_some_and(Decision::is_allowed);
@@ -338,17 +341,21 @@ pub async fn handle(
             let token = p
                 .get("idToken")
                 .and_then(|t| Some((s(t, "idToken")?, s(t, "type").unwrap_or_default())));
-            let decision = decide(
-                ctx,
-                token.as_ref().map(|(u, k)| (u.as_str(), Some(k.as_str()))),
-                evse,
-            )
-            .await;
-            let reserved = if event == "Ended" {
-                None
-            } else {
-                reservation(ctx, evse, token.as_ref().map(|(u, _)| u.as_str())).await
-            };
+            let uid = token.as_ref().map(|(u, _)| u.as_str());
+            let (decision, reserved) = tokio::join!(
+                decide(
+                    ctx,
+                    token.as_ref().map(|(u, k)| (u.as_str(), Some(k.as_str()))),
+                    evse,
+                ),
+                async {
+                    if event == "Ended" {
+                        None
+                    } else {
+                        reservation(ctx, evse, uid).await
+                    }
+                }
+            );
             let decision = apply_reservation(decision, &reserved);
             let allowed = decision.as_ref().is_some_and(Decision::is_allowed);
             let auth = decision.clone();
