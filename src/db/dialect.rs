@@ -34,8 +34,7 @@ pub fn lock_platform(conn: &mut DbConnection, platform_id: &str) -> Result<(), D
 
 /// A hand-written PostgreSQL statement that diesel prepares once per connection and reuses,
 /// like its own query builder's statements (a `sql_query` is parsed and planned on every
-/// call; the push worker's connections still plan each execution, see `Db::for_queue`). The
-/// SQL is `parts` with the n-th bind between the n-th and the next part; the
+/// call). The SQL is `parts` with the n-th bind between the n-th and the next part; the
 /// marker type `K` names the statement in diesel's statement cache.
 struct PgStatement<K> {
     parts: &'static [&'static str],

@@ -68,30 +68,19 @@ impl DbError {
     }
 }
 
-/// Set on every new connection: SQLite's pragmas, and on PostgreSQL, for the pools of queue
-/// work ([`Db::for_queue`]), `plan_cache_mode = force_custom_plan`.
 #[derive(Debug)]
-struct OnConnect {
-    custom_plans: bool,
-}
+struct SqlitePragmas;
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for OnConnect {
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        match conn {
-            DbConnection::Sqlite(c) => {
-                // journal_mode=WAL is persistent: set once in `Db::connect`, before the pool
-                // opens several connections at once (switching it needs an exclusive lock).
-                c.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON;",
-                )
-                .map_err(diesel::r2d2::Error::QueryError)?;
-            }
-            DbConnection::Pg(c) if self.custom_plans => {
-                c.batch_execute("SET plan_cache_mode = force_custom_plan")
-                    .map_err(diesel::r2d2::Error::QueryError)?;
-            }
-            DbConnection::Pg(_) => {}
+        if let DbConnection::Sqlite(c) = conn {
+            // journal_mode=WAL is persistent: set once in `Db::connect`, before the pool opens
+            // several connections at once (switching it needs an exclusive lock).
+            c.batch_execute(
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }
@@ -153,9 +142,7 @@ impl Db {
         Ok(Pool::builder()
             .max_size(size)
             .connection_timeout(std::time::Duration::from_secs(10))
-            .connection_customizer(Box::new(OnConnect {
-                custom_plans: false,
-            }))
+            .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)?)
     }
 
@@ -164,20 +151,6 @@ impl Db {
     /// request handlers for a connection. SQLite writes still take the shared one-writer lock.
     /// An in-memory SQLite database is per connection: it keeps the shared pool.
     pub fn dedicated(&self, size: u32) -> Self {
-        self.dedicated_pool(size, false)
-    }
-
-    /// [`Db::dedicated`] for work on a queue table (the push outbox): on PostgreSQL every
-    /// execution of a prepared statement is planned with its parameters and the statistics of
-    /// the moment (`plan_cache_mode = force_custom_plan`). A queue table starts empty and
-    /// changes fast: a generic plan chosen while it was empty (before autovacuum's first
-    /// ANALYZE, up to a minute) scans it whole, for every row, once it has grown (measured:
-    /// 4 s per outbox lease at 10,000 rows).
-    pub fn for_queue(&self, size: u32) -> Self {
-        self.dedicated_pool(size, true)
-    }
-
-    fn dedicated_pool(&self, size: u32, custom_plans: bool) -> Self {
         if self.backend == Backend::Sqlite && self.conn_url == ":memory:" {
             return self.clone();
         }
@@ -189,7 +162,7 @@ impl Db {
             // its writer retries) and the pool replaces it.
             .test_on_check_out(false)
             .connection_timeout(std::time::Duration::from_secs(10))
-            .connection_customizer(Box::new(OnConnect { custom_plans }))
+            .connection_customizer(Box::new(SqlitePragmas))
             .build_unchecked(manager);
         Self {
             pool,

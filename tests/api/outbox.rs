@@ -460,34 +460,3 @@ fn leases_heads_and_hands_a_group_over_only_when_due_and_free() {
     let leased = outbox::lease(c, "B", later, later + chrono::Duration::seconds(60), 10).unwrap();
     assert_eq!(paths(&leased), ["/3"]);
 }
-
-/// The push worker's connections plan every execution on PostgreSQL (a generic plan made while
-/// the outbox was empty would scan it whole for every row once it has grown); other pools keep
-/// PostgreSQL's default.
-#[tokio::test]
-async fn queue_connections_plan_each_execution() {
-    if !crate::support::on_postgres() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = ocpi_hub::db::Db::connect(&crate::support::fresh_database_url(dir.path()), 1).unwrap();
-    #[derive(diesel::QueryableByName)]
-    struct Mode {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        plan_cache_mode: String,
-    }
-    let show = |db: ocpi_hub::db::Db| async move {
-        db.read(|c| {
-            Ok(diesel::RunQueryDsl::get_result::<Mode>(
-                diesel::sql_query("SELECT current_setting('plan_cache_mode') AS plan_cache_mode"),
-                c,
-            )?)
-        })
-        .await
-        .unwrap()
-        .plan_cache_mode
-    };
-    assert_eq!(show(db.for_queue(1)).await, "force_custom_plan");
-    assert_eq!(show(db.dedicated(1)).await, "auto");
-    assert_eq!(show(db).await, "auto");
-}
