@@ -86,17 +86,12 @@ impl<K> Query for PgStatement<K> {
 impl<K> RunQueryDsl<diesel::PgConnection> for PgStatement<K> {}
 
 /// Outbox: the heads of the (platform, group) queues that are due and not leased, at most
-/// `limit`, leased to `owner` until `until`. The pending rows are walked oldest first (partial
-/// index `outbox_pending_id`) and each due, free one is taken when it is the oldest pending
-/// row of its group (one probe of `outbox_pending_group` per row): the walk stops after
-/// `limit` heads, so its cost depends on how many rows are ahead of them (in-flight deliveries
-/// and their groups' later rows), neither on the delivered history nor on the length of a
-/// backlog. The probe is a correlated `min()`, which PostgreSQL cannot turn into a join: a
-/// `NOT EXISTS` there was planned, with statistics of a nearly empty table, as a nested loop
-/// over all pending rows for each one (quadratic, 1 ms per lease at a few dozen pending rows),
-/// and a `min(id) … GROUP BY` of all pending rows grows with the backlog (1.5 ms per lease at
-/// 4,000 pending rows). PostgreSQL skips rows another instance holds (`FOR UPDATE SKIP
-/// LOCKED`); SQLite serialises writers anyway.
+/// `limit`, leased to `owner` until `until`. The heads come from one `min(id) … GROUP BY` over
+/// the pending rows (partial index `outbox_pending_group`): linear in the pending rows whatever
+/// the statistics say. (A `NOT EXISTS` over earlier pending rows of the group was planned as a
+/// nested loop over all pending rows for each one when the statistics came from a nearly
+/// empty table: quadratic, 1 ms per lease at a few dozen pending rows.) PostgreSQL skips rows
+/// another instance holds (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers anyway.
 pub fn lease_outbox(
     conn: &mut DbConnection,
     owner: &str,
@@ -105,10 +100,10 @@ pub fn lease_outbox(
     limit: i64,
 ) -> Result<Vec<Delivery>, DbError> {
     const HEADS: &str = "SELECT o.id FROM outbox o \
-         WHERE o.state = 'PENDING' AND o.next_attempt_at <= ?3 \
+         WHERE o.id IN (SELECT min(h.id) FROM outbox h WHERE h.state = 'PENDING' \
+                        GROUP BY h.platform_id, h.object_group) \
+           AND o.state = 'PENDING' AND o.next_attempt_at <= ?3 \
            AND (o.leased_until IS NULL OR o.leased_until < ?3) \
-           AND o.id = (SELECT min(h.id) FROM outbox h WHERE h.platform_id = o.platform_id \
-                       AND h.object_group = o.object_group AND h.state = 'PENDING') \
          ORDER BY o.id LIMIT ?4";
     match conn {
         DbConnection::Pg(c) => {
@@ -118,12 +113,11 @@ pub fn lease_outbox(
                     "UPDATE outbox SET leased_until = ",
                     ", lease_owner = ",
                     " WHERE id IN (SELECT o.id FROM outbox o \
-                       WHERE o.state = 'PENDING' AND o.next_attempt_at <= ",
+                       WHERE o.id IN (SELECT min(h.id) FROM outbox h WHERE h.state = 'PENDING' \
+                                      GROUP BY h.platform_id, h.object_group) \
+                         AND o.state = 'PENDING' AND o.next_attempt_at <= ",
                     " AND (o.leased_until IS NULL OR o.leased_until < ",
-                    ") AND o.id = (SELECT min(h.id) FROM outbox h \
-                         WHERE h.platform_id = o.platform_id AND h.object_group = o.object_group \
-                           AND h.state = 'PENDING') \
-                       ORDER BY o.id LIMIT ",
+                    ") ORDER BY o.id LIMIT ",
                     " FOR UPDATE SKIP LOCKED) RETURNING *",
                 ],
                 vec![

@@ -75,14 +75,9 @@ pub async fn run(state: web::Data<AppState>) {
     let partners = Arc::new(Partners::default());
     let poll = Duration::from_millis(state.settings.outbox_poll_ms);
     tracing::info!(worker = %owner, "push worker started");
-    let total = state.settings.outbox_concurrency as i64;
-    // With deliveries in flight, a lease waits until a quarter of the slots are free: under a
-    // backlog each lease then takes several rows instead of one per finished delivery (a
-    // lease walks the pending rows ahead of what it takes).
-    let batch = (total / 4).max(1);
     loop {
         let free = slots.available_permits() as i64;
-        let leased = if free == 0 || (free < total && free < batch) {
+        let leased = if free == 0 {
             Ok(Vec::new())
         } else {
             lease(&state, &db, &owner, free).await
