@@ -215,20 +215,6 @@ impl Db {
         on_blocking_pool(move || db.write_blocking(f)).await
     }
 
-    /// Run `f`, a write of one statement that is atomic by itself, on the blocking pool: on
-    /// PostgreSQL without `BEGIN`/`COMMIT` around it (two round trips fewer), on SQLite like
-    /// [`Db::write`] (one writer; `f` may then issue several statements in that transaction).
-    pub async fn write_statement<T, F>(&self, f: F) -> Result<T, DbError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
-    {
-        match self.backend {
-            Backend::Postgres => self.read(f).await,
-            Backend::Sqlite => self.write(f).await,
-        }
-    }
-
     /// The synchronous form of [`Db::write`], for the CLI and start-up.
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T, DbError>
     where

@@ -86,14 +86,8 @@ pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<usize, D
 }
 
 /// Lease up to `limit` due deliveries for `owner` until `until`: the oldest pending row of each
-/// (platform, group), when it is due and not leased. On PostgreSQL rows locked by another
+/// (platform, group) whose predecessors are all done. On PostgreSQL rows locked by another
 /// instance are skipped (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers anyway.
-///
-/// The heads are found with one `min(id) … GROUP BY` over the pending rows (the partial index
-/// `outbox_pending_group`): linear in the pending rows whatever the statistics say. The earlier
-/// `NOT EXISTS` over earlier pending rows of the group could be planned as a nested loop over
-/// all pending rows for each one (quadratic) when the statistics were taken on a nearly empty
-/// table, which cost 1 ms per lease at a few dozen pending rows in the end-to-end benchmark.
 pub fn lease(
     conn: &mut DbConnection,
     owner: &str,
@@ -102,10 +96,10 @@ pub fn lease(
     limit: i64,
 ) -> Result<Vec<Delivery>, DbError> {
     let candidates = "SELECT o.id FROM outbox o \
-         WHERE o.id IN (SELECT min(h.id) FROM outbox h WHERE h.state = 'PENDING' \
-                        GROUP BY h.platform_id, h.object_group) \
-           AND o.state = 'PENDING' AND o.next_attempt_at <= {now} \
+         WHERE o.state = 'PENDING' AND o.next_attempt_at <= {now} \
            AND (o.leased_until IS NULL OR o.leased_until < {now}) \
+           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.platform_id = o.platform_id \
+                AND p.object_group = o.object_group AND p.id < o.id AND p.state = 'PENDING') \
          ORDER BY o.id LIMIT {limit}";
     let rows = match conn {
         DbConnection::Pg(c) => {
@@ -155,61 +149,6 @@ pub fn mark_delivered(conn: &mut DbConnection, id: i64, owner: &str) -> Result<b
     ))
     .execute(conn)?;
     Ok(n == 1)
-}
-
-/// Record the success of `d` (leased by `owner`) and lease the next delivery of its group to
-/// `owner` when that one is due and free (see [`lease_next_in_group`]). Returns whether the
-/// success was recorded (false: the lease was lost meanwhile, nothing else is done) and the
-/// delivery to send next.
-///
-/// On PostgreSQL this is one statement, atomic by itself (no transaction needed around it);
-/// on SQLite the caller's write transaction holds the two steps together.
-pub fn complete(
-    conn: &mut DbConnection,
-    d: &Delivery,
-    owner: &str,
-    now: NaiveDateTime,
-    until: NaiveDateTime,
-) -> Result<(bool, Option<Delivery>), DbError> {
-    match conn {
-        DbConnection::Pg(c) => {
-            // `head` reads the snapshot from before `done`, where `d` is still PENDING: it is
-            // left out by id. The update of the head re-checks that it is still pending, due
-            // and free once it holds the row lock (another worker may have taken it).
-            let rows = diesel::sql_query(
-                "WITH done AS ( \
-                   UPDATE outbox SET state = 'DELIVERED', attempts = attempts + 1, \
-                          finished_at = $3, leased_until = NULL, last_error = NULL \
-                    WHERE id = $1 AND lease_owner = $2 AND state = 'PENDING' RETURNING *), \
-                 head AS ( \
-                   SELECT o.id FROM outbox o JOIN done \
-                       ON o.platform_id = done.platform_id AND o.object_group = done.object_group \
-                    WHERE o.state = 'PENDING' AND o.id <> done.id ORDER BY o.id LIMIT 1), \
-                 next AS ( \
-                   UPDATE outbox SET leased_until = $4, lease_owner = $2 \
-                    WHERE id IN (SELECT id FROM head) AND state = 'PENDING' \
-                      AND next_attempt_at <= $3 \
-                      AND (leased_until IS NULL OR leased_until < $3) RETURNING *) \
-                 SELECT * FROM done UNION ALL SELECT * FROM next",
-            )
-            .bind::<BigInt, _>(d.id)
-            .bind::<Text, _>(owner)
-            .bind::<Timestamp, _>(now)
-            .bind::<Timestamp, _>(until)
-            .load::<Delivery>(c)?;
-            let recorded = rows.iter().any(|r| r.id == d.id);
-            let next = rows.into_iter().find(|r| r.id != d.id);
-            Ok((recorded, next))
-        }
-        DbConnection::Sqlite(_) => {
-            if !mark_delivered(conn, d.id, owner)? {
-                return Ok((false, None));
-            }
-            let next =
-                lease_next_in_group(conn, owner, &d.platform_id, &d.object_group, now, until)?;
-            Ok((true, next))
-        }
-    }
 }
 
 /// After a delivery of (`platform_id`, `group`) is recorded: lease the group's next PENDING
@@ -365,4 +304,69 @@ pub fn counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, DbError> {
         .group_by(outbox::state)
         .select((outbox::state, diesel::dsl::count_star()))
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(group: &str, path: &str) -> NewDelivery {
+        NewDelivery {
+            platform_id: "P1".into(),
+            module: "sessions".into(),
+            object_group: group.into(),
+            method: "PATCH".into(),
+            path: path.into(),
+            body: None,
+            from_country_code: "NL".into(),
+            from_party_id: "HUB".into(),
+            to: None,
+        }
+    }
+
+    #[test]
+    fn the_next_of_a_group_is_handed_over_only_when_due_and_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let db = crate::db::Db::connect(&url, 1).unwrap();
+        crate::db::migrations::run(&db).unwrap();
+        let mut c = db.get().unwrap();
+        let c = &mut *c;
+        enqueue(c, &[row("G", "/1"), row("H", "/other"), row("G", "/2")]).unwrap();
+        enqueue(c, &[row("G", "/3")]).unwrap();
+        let now = super::super::now();
+        let until = now + chrono::Duration::seconds(60);
+        let next = |c: &mut DbConnection, owner: &str| {
+            lease_next_in_group(c, owner, "P1", "G", now, until)
+                .unwrap()
+                .map(|d| d.path)
+        };
+        // The group's head, leased to the caller; another worker then finds it taken.
+        assert_eq!(next(c, "A").as_deref(), Some("/1"));
+        assert_eq!(next(c, "B"), None);
+        // Delivered: the next one of the same group (not the other group's) follows.
+        let first = list(c, Some(PENDING), None, 10).unwrap();
+        let first = first.iter().find(|d| d.path == "/1").unwrap().id;
+        assert!(mark_delivered(c, first, "A").unwrap());
+        assert_eq!(next(c, "A").as_deref(), Some("/2"));
+        // A head that waits for its back-off is not handed over.
+        let second = list(c, Some(PENDING), None, 10).unwrap();
+        let second = second.iter().find(|d| d.path == "/2").unwrap().id;
+        mark_failed(
+            c,
+            second,
+            "A",
+            "HTTP 500",
+            Some(now + chrono::Duration::seconds(30)),
+            DEAD,
+        )
+        .unwrap();
+        assert_eq!(next(c, "A"), None);
+        // Nothing pending in a group: nothing.
+        assert!(
+            lease_next_in_group(c, "A", "P1", "NONE", now, until)
+                .unwrap()
+                .is_none()
+        );
+    }
 }

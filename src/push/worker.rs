@@ -165,7 +165,7 @@ async fn lease(
     let now = crate::db::now();
     let until = now + chrono::Duration::seconds(state.settings.outbox_lease_secs as i64);
     let owner = owner.to_string();
-    db.write_statement(move |c| outbox::lease(c, &owner, now, until, limit))
+    db.write(move |c| outbox::lease(c, &owner, now, until, limit))
         .await
 }
 
@@ -217,23 +217,23 @@ async fn deliver_inner(
             let cdr_key = (d.module == "cdrs" && d.method == "POST")
                 .then(|| d.body.as_deref().and_then(posted_cdr_key))
                 .flatten();
+            let (platform_id, group) = (d.platform_id.clone(), d.object_group.clone());
             let lease_secs = state.settings.outbox_lease_secs as i64;
-            let complete = move |c: &mut crate::db::DbConnection| {
-                let now = crate::db::now();
-                let until = now + chrono::Duration::seconds(lease_secs);
-                outbox::complete(c, &d, &owner, now, until)
-            };
-            let (recorded, next) = match (cdr_key, location) {
-                // The CDR's location and the success are recorded together.
-                (Some(key), Some(url)) => {
-                    db.write(move |c| {
-                        crate::db::cdrs::set_emsp_location(c, &key, &url)?;
-                        complete(c)
-                    })
-                    .await?
-                }
-                _ => db.write_statement(complete).await?,
-            };
+            let (recorded, next) = db
+                .write(move |c| {
+                    if let (Some(key), Some(url)) = (&cdr_key, &location) {
+                        crate::db::cdrs::set_emsp_location(c, key, url)?;
+                    }
+                    if !outbox::mark_delivered(c, id, &owner)? {
+                        return Ok((false, None));
+                    }
+                    let now = crate::db::now();
+                    let until = now + chrono::Duration::seconds(lease_secs);
+                    let next =
+                        outbox::lease_next_in_group(c, &owner, &platform_id, &group, now, until)?;
+                    Ok((true, next))
+                })
+                .await?;
             if recorded {
                 tracing::info!("delivered");
             } else {
