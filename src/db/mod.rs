@@ -97,12 +97,6 @@ pub struct Db {
     conn_url: String,
     /// SQLite has one writer: write transactions queue here instead of failing with BUSY.
     write_lock: Arc<Mutex<()>>,
-    /// One permit per pool connection, taken (first come, first served) by [`Db::read`] and
-    /// [`Db::write`] before they go to the blocking pool: a caller waits here, in order,
-    /// instead of in r2d2's check-out, which lets a newcomer take a returned connection ahead
-    /// of those already waiting (under a full pool a waiter could starve past the 10 s
-    /// check-out timeout), and without holding a blocking thread while it waits.
-    gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -133,7 +127,6 @@ impl Db {
             backend,
             conn_url,
             write_lock: Arc::new(Mutex::new(())),
-            gate: Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
         })
     }
 
@@ -169,7 +162,6 @@ impl Db {
             backend: self.backend,
             conn_url: self.conn_url.clone(),
             write_lock: self.write_lock.clone(),
-            gate: Arc::new(tokio::sync::Semaphore::new(size as usize)),
         }
     }
 
@@ -187,7 +179,6 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
-        let _turn = self.turn().await?;
         let db = self.clone();
         on_blocking_pool(move || {
             let mut conn = db.get()?;
@@ -196,21 +187,12 @@ impl Db {
         .await
     }
 
-    /// Wait for a connection's turn (see `gate`).
-    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, DbError> {
-        self.gate
-            .acquire()
-            .await
-            .map_err(|e| DbError::Other(format!("database gate: {e}")))
-    }
-
     /// Run `f` in one write transaction on the blocking pool.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
-        let _turn = self.turn().await?;
         let db = self.clone();
         on_blocking_pool(move || db.write_blocking(f)).await
     }
