@@ -39,7 +39,7 @@ const BATCH: usize = 2_000;
 /// at the cost of that delay. A lightly loaded writer never waits: its messages are written at
 /// once (and batches still form by themselves while a write is under way).
 const SMALL: usize = 100;
-const BUSY: usize = 2;
+const BUSY: usize = 8;
 const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// One transaction message to store.
