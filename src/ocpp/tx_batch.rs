@@ -34,12 +34,9 @@ use super::bridge::{self, BridgeSettings};
 const CHANNEL: usize = 20_000;
 /// Messages in one database transaction at most.
 const BATCH: usize = 2_000;
-/// Under load (the previous batch held at least [`BUSY`] messages), a batch smaller than this
-/// waits [`LINGER`] for more before it is written: fewer statements and commits per message,
-/// at the cost of that delay. A lightly loaded writer never waits: its messages are written at
-/// once (and batches still form by themselves while a write is under way).
+/// A batch smaller than this waits [`LINGER`] for more before it is written (fewer statements
+/// and commits per message under load, at the cost of that delay).
 const SMALL: usize = 100;
-const BUSY: usize = 8;
 const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// One transaction message to store.
@@ -204,12 +201,11 @@ async fn shard_loop(
     cfg: Arc<BridgeSettings>,
     wakeup: Arc<Wakeup>,
 ) {
-    let mut previous = 0;
     while let Some(first) = rx.recv().await {
         let mut entries = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
-        let mut lingered = previous < BUSY;
+        let mut lingered = false;
         loop {
             while let Some(m) = next {
                 match m {
@@ -229,7 +225,6 @@ async fn shard_loop(
             tokio::time::sleep(LINGER).await;
             next = rx.try_recv().ok();
         }
-        previous = entries.len();
         if !entries.is_empty() {
             write_batch(&db, &cfg, &wakeup, entries).await;
         }
