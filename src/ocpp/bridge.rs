@@ -106,9 +106,7 @@ pub fn sync_read(
     let mut existing = sessions::of_transaction(conn, tx)?;
     // What the eMSP has: the stored object (its `cdr_token` is the token the session was
     // started with, so the token is read only for a new session).
-    let mut previous: Option<Session> = existing
-        .as_ref()
-        .and_then(|r| serde_json::from_str(&r.object).ok());
+    let mut previous = stored_session(existing.as_ref());
     let cdr_token = match &previous {
         Some(p) => p.cdr_token.clone(),
         None => {
@@ -127,9 +125,7 @@ pub fn sync_read(
                 // The session of a reservation this token made on this EVSE becomes the
                 // transaction's.
                 existing = adopt_reservation_session(conn, &t, token.uid.as_str())?;
-                previous = existing
-                    .as_ref()
-                    .and_then(|r| serde_json::from_str(&r.object).ok());
+                previous = stored_session(existing.as_ref());
             }
             CdrToken {
                 country_code: token.country_code,
@@ -319,6 +315,11 @@ pub fn sync_read(
         )?;
     }
     Ok(enqueued)
+}
+
+/// The session object stored in `row` (None when there is none or it does not parse).
+fn stored_session(row: Option<&SessionRow>) -> Option<Session> {
+    row.and_then(|r| serde_json::from_str(&r.object).ok())
 }
 
 /// The RESERVATION session of an active reservation of the transaction's EVSE for this token,
