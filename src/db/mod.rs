@@ -197,6 +197,21 @@ impl Db {
         on_blocking_pool(move || db.write_blocking(f)).await
     }
 
+    /// Run `f`, which issues one statement (atomic by itself), as a write: on PostgreSQL in
+    /// autocommit, without the BEGIN and COMMIT round trips of [`Db::write`]; on SQLite the same
+    /// as [`Db::write`] (its one-writer lock and `BEGIN IMMEDIATE`). For the push worker's
+    /// per-delivery statements, the hottest writes after the OCPP messages themselves.
+    pub async fn write_single<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        match self.backend {
+            Backend::Postgres => self.read(f).await,
+            Backend::Sqlite => self.write(f).await,
+        }
+    }
+
     /// The synchronous form of [`Db::write`], for the CLI and start-up.
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T, DbError>
     where

@@ -165,7 +165,7 @@ async fn lease(
     let now = crate::db::now();
     let until = now + chrono::Duration::seconds(state.settings.outbox_lease_secs as i64);
     let owner = owner.to_string();
-    db.write(move |c| outbox::lease(c, &owner, now, until, limit))
+    db.write_single(move |c| outbox::lease(c, &owner, now, until, limit))
         .await
 }
 
@@ -217,23 +217,25 @@ async fn deliver_inner(
             let cdr_key = (d.module == "cdrs" && d.method == "POST")
                 .then(|| d.body.as_deref().and_then(posted_cdr_key))
                 .flatten();
-            let (platform_id, group) = (d.platform_id.clone(), d.object_group.clone());
             let lease_secs = state.settings.outbox_lease_secs as i64;
-            let (recorded, next) = db
-                .write(move |c| {
-                    if let (Some(key), Some(url)) = (&cdr_key, &location) {
-                        crate::db::cdrs::set_emsp_location(c, key, url)?;
-                    }
-                    if !outbox::mark_delivered(c, id, &owner)? {
-                        return Ok((false, None));
-                    }
-                    let now = crate::db::now();
-                    let until = now + chrono::Duration::seconds(lease_secs);
-                    let next =
-                        outbox::lease_next_in_group(c, &owner, &platform_id, &group, now, until)?;
-                    Ok((true, next))
-                })
-                .await?;
+            let record = move |c: &mut crate::db::DbConnection| {
+                let now = crate::db::now();
+                let until = now + chrono::Duration::seconds(lease_secs);
+                outbox::delivered_then_next(c, &d, &owner, now, until)
+            };
+            // A posted CDR's `Location` is stored with the success, in one transaction; other
+            // deliveries record theirs (and take the group's next) in one statement.
+            let outcome = match (cdr_key, location) {
+                (Some(key), Some(url)) => {
+                    db.write(move |c| {
+                        crate::db::cdrs::set_emsp_location(c, &key, &url)?;
+                        record(c)
+                    })
+                    .await?
+                }
+                _ => db.write_single(record).await?,
+            };
+            let (recorded, next) = (outcome.recorded, outcome.next);
             if recorded {
                 tracing::info!("delivered");
             } else {
@@ -243,7 +245,7 @@ async fn deliver_inner(
         }
         Outcome::Retry(err) if !store_and_forward => {
             tracing::warn!(error = %err, "push failed; partner has store-and-forward off, dropped (it re-syncs by GET)");
-            db.write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DROPPED))
+            db.write_single(move |c| outbox::mark_failed(c, id, &owner, &err, None, DROPPED))
                 .await?;
         }
         Outcome::Retry(err) => {
@@ -251,7 +253,7 @@ async fn deliver_inner(
             let s = &state.settings;
             if attempts >= i64::from(s.outbox_max_attempts) {
                 tracing::warn!(error = %err, attempts, "push failed; dead-lettered");
-                db.write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
+                db.write_single(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
                     .await?;
             } else {
                 let wait = backoff(
@@ -264,7 +266,7 @@ async fn deliver_inner(
                         .unwrap_or_else(|_| chrono::Duration::seconds(60));
                 tracing::info!(error = %err, retry_in_ms = wait.as_millis() as u64, "push failed; will retry");
                 let wakeup = state.outbox_wakeup_handle();
-                db.write(move |c| outbox::mark_failed(c, id, &owner, &err, Some(at), DEAD))
+                db.write_single(move |c| outbox::mark_failed(c, id, &owner, &err, Some(at), DEAD))
                     .await?;
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
@@ -274,7 +276,7 @@ async fn deliver_inner(
         }
         Outcome::Refused(err) => {
             tracing::warn!(error = %err, "push refused; dead-lettered");
-            db.write(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
+            db.write_single(move |c| outbox::mark_failed(c, id, &owner, &err, None, DEAD))
                 .await?;
         }
     }

@@ -387,3 +387,88 @@ async fn two_instances_on_one_database_never_deliver_a_row_twice() {
     assert_eq!(got.len(), n);
     assert!(got.values().all(|c| *c == 1), "{got:?}");
 }
+
+/// The worker's "record the success and take the group's next" step, directly on the test
+/// database (SQLite, or PostgreSQL where it is one statement): the next is handed over only
+/// when it is the group's head, due and free, and only to a worker that still held the lease.
+#[test]
+fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
+    use diesel::prelude::*;
+    use ocpi_hub::db::outbox::{self, Delivery, NewDelivery, PENDING};
+    use ocpi_hub::db::schema;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = ocpi_hub::db::Db::connect(&crate::support::fresh_database_url(dir.path()), 1).unwrap();
+    ocpi_hub::db::migrations::run(&db).unwrap();
+    let row = |group: &str, path: &str| NewDelivery {
+        platform_id: "P1".into(),
+        module: "sessions".into(),
+        object_group: group.into(),
+        method: "PATCH".into(),
+        path: path.into(),
+        body: None,
+        from_country_code: "NL".into(),
+        from_party_id: "HUB".into(),
+        to: None,
+    };
+    let mut c = db.get().unwrap();
+    let c = &mut *c;
+    outbox::enqueue(
+        c,
+        &[
+            row("G", "/1"),
+            row("H", "/h"),
+            row("G", "/2"),
+            row("G", "/3"),
+        ],
+    )
+    .unwrap();
+    let now = ocpi_hub::db::now();
+    let until = now + chrono::Duration::seconds(60);
+    let by_path = |c: &mut ocpi_hub::db::DbConnection, p: &str| -> Delivery {
+        outbox::list(c, None, None, 10)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.path == p)
+            .unwrap()
+    };
+    // Worker A leases the heads of G and H.
+    let leased = outbox::lease(c, "A", now, until, 10).unwrap();
+    let paths: Vec<&str> = leased.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["/1", "/h"]);
+
+    // Another worker cannot record A's delivery, and gets nothing.
+    let first = by_path(c, "/1");
+    let r = outbox::delivered_then_next(c, &first, "B", now, until).unwrap();
+    assert!(!r.recorded && r.next.is_none());
+    assert_eq!(by_path(c, "/1").state, PENDING);
+
+    // A records it and is handed G's next (not H's), leased to A.
+    let r = outbox::delivered_then_next(c, &first, "A", now, until).unwrap();
+    assert!(r.recorded);
+    let next = r.next.expect("the group's next");
+    assert_eq!(next.path, "/2");
+    assert_eq!(next.lease_owner.as_deref(), Some("A"));
+    assert_eq!(next.leased_until, Some(until));
+    assert_eq!(by_path(c, "/1").state, outbox::DELIVERED);
+    assert_eq!(by_path(c, "/1").attempts, 1);
+    assert_eq!(by_path(c, "/2").lease_owner.as_deref(), Some("A"));
+    // Recording the same success twice does nothing.
+    let r = outbox::delivered_then_next(c, &first, "A", now, until).unwrap();
+    assert!(!r.recorded && r.next.is_none());
+
+    // /2 delivered while /3 waits for its back-off: nothing handed over, /3 untouched.
+    let third = by_path(c, "/3");
+    diesel::update(schema::outbox::table.find(third.id))
+        .set(schema::outbox::next_attempt_at.eq(now + chrono::Duration::seconds(30)))
+        .execute(c)
+        .unwrap();
+    let r = outbox::delivered_then_next(c, &next, "A", now, until).unwrap();
+    assert!(r.recorded && r.next.is_none());
+    assert!(by_path(c, "/3").lease_owner.is_none());
+
+    // The last of a group: recorded, nothing next.
+    let h = by_path(c, "/h");
+    let r = outbox::delivered_then_next(c, &h, "A", now, until).unwrap();
+    assert!(r.recorded && r.next.is_none());
+}
