@@ -133,7 +133,7 @@ pub fn create(
     let provisional = transaction_id
         .map(str::to_string)
         .unwrap_or_else(|| format!("pending-{}", uuid::Uuid::new_v4()));
-    let id: i64 = diesel::insert_into(ocpp_transactions::table)
+    let created: Transaction = diesel::insert_into(ocpp_transactions::table)
         .values((
             ocpp_transactions::charger_id.eq(charger_id),
             ocpp_transactions::transaction_id.eq(&provisional),
@@ -148,14 +148,15 @@ pub fn create(
             ocpp_transactions::created_at.eq(now),
             ocpp_transactions::updated_at.eq(now),
         ))
-        .returning(ocpp_transactions::id)
+        .returning(ocpp_transactions::all_columns)
         .get_result(conn)?;
-    if transaction_id.is_none() {
-        diesel::update(ocpp_transactions::table.find(id))
-            .set(ocpp_transactions::transaction_id.eq(id.to_string()))
-            .execute(conn)?;
+    if transaction_id.is_some() {
+        return Ok(created);
     }
-    by_ref(conn, id)?.ok_or_else(|| DbError::Other("transaction vanished".into()))
+    Ok(diesel::update(ocpp_transactions::table.find(created.id))
+        .set(ocpp_transactions::transaction_id.eq(created.id.to_string()))
+        .returning(ocpp_transactions::all_columns)
+        .get_result(conn)?)
 }
 
 /// The transaction a stop or event names, created (without start data) when the hub never saw
@@ -196,69 +197,58 @@ pub struct TransactionUpdate {
     pub seq_no: Option<i64>,
 }
 
-/// Apply an update. An ENDED transaction stays ended, whatever arrives after.
+/// The columns an [`update`] changes; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = ocpp_transactions)]
+struct Changes<'a> {
+    updated_at: NaiveDateTime,
+    evse_id: Option<i64>,
+    connector_id: Option<i64>,
+    id_token: Option<&'a str>,
+    id_token_type: Option<&'a str>,
+    started_at: Option<NaiveDateTime>,
+    meter_start_wh: Option<&'a str>,
+    state: Option<&'a str>,
+    stopped_at: Option<NaiveDateTime>,
+    meter_stop_wh: Option<Option<&'a str>>,
+    stop_reason: Option<Option<&'a str>>,
+    last_seq_no: Option<i64>,
+}
+
+/// Apply an update, in one statement. What the stored transaction already has is kept (evse,
+/// connector, token, meter start), the earliest start reported wins (Started may arrive after
+/// Updated), the seqNo only grows, and an end is recorded whenever one arrives.
 pub fn update(
     conn: &mut DbConnection,
     t: &Transaction,
     u: &TransactionUpdate,
 ) -> Result<(), DbError> {
-    let target = ocpp_transactions::table.find(t.id);
-    let now = super::now();
-    diesel::update(target)
-        .set(ocpp_transactions::updated_at.eq(now))
+    let token = u.id_token.as_ref().filter(|_| t.id_token.is_none());
+    let ended = u.ended.as_ref();
+    let changes = Changes {
+        updated_at: super::now(),
+        evse_id: u.evse_id.filter(|_| t.evse_id.is_none()),
+        connector_id: u.connector_id.filter(|_| t.connector_id.is_none()),
+        id_token: token.map(|(tok, _)| tok.as_str()),
+        id_token_type: token.map(|(_, ty)| ty.as_str()),
+        started_at: u
+            .started_at
+            .filter(|s| t.started_at.is_none_or(|old| *s < old)),
+        meter_start_wh: u
+            .meter_start_wh
+            .as_deref()
+            .filter(|_| t.meter_start_wh.is_none()),
+        state: ended.map(|_| ENDED),
+        stopped_at: ended.map(|e| e.0),
+        meter_stop_wh: ended.map(|e| e.1.as_deref()),
+        stop_reason: ended.map(|e| e.2.as_deref()),
+        last_seq_no: u
+            .seq_no
+            .filter(|seq| t.last_seq_no.is_none_or(|old| *seq > old)),
+    };
+    diesel::update(ocpp_transactions::table.find(t.id))
+        .set(&changes)
         .execute(conn)?;
-    if let Some(e) = u.evse_id.filter(|_| t.evse_id.is_none()) {
-        diesel::update(target)
-            .set(ocpp_transactions::evse_id.eq(e))
-            .execute(conn)?;
-    }
-    if let Some(c) = u.connector_id.filter(|_| t.connector_id.is_none()) {
-        diesel::update(target)
-            .set(ocpp_transactions::connector_id.eq(c))
-            .execute(conn)?;
-    }
-    if let Some((tok, ty)) = u.id_token.as_ref().filter(|_| t.id_token.is_none()) {
-        diesel::update(target)
-            .set((
-                ocpp_transactions::id_token.eq(tok),
-                ocpp_transactions::id_token_type.eq(ty),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(s) = u.started_at {
-        // The earliest start reported wins (Started may arrive after Updated).
-        if t.started_at.is_none_or(|old| s < old) {
-            diesel::update(target)
-                .set(ocpp_transactions::started_at.eq(s))
-                .execute(conn)?;
-        }
-    }
-    if let Some(m) = u
-        .meter_start_wh
-        .as_ref()
-        .filter(|_| t.meter_start_wh.is_none())
-    {
-        diesel::update(target)
-            .set(ocpp_transactions::meter_start_wh.eq(m))
-            .execute(conn)?;
-    }
-    if let Some((at, meter, reason)) = &u.ended {
-        diesel::update(target)
-            .set((
-                ocpp_transactions::state.eq(ENDED),
-                ocpp_transactions::stopped_at.eq(at),
-                ocpp_transactions::meter_stop_wh.eq(meter),
-                ocpp_transactions::stop_reason.eq(reason),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(seq) = u.seq_no
-        && t.last_seq_no.is_none_or(|old| seq > old)
-    {
-        diesel::update(target)
-            .set(ocpp_transactions::last_seq_no.eq(seq))
-            .execute(conn)?;
-    }
     Ok(())
 }
 
