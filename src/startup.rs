@@ -101,6 +101,7 @@ pub fn build_state(settings: Settings, public_url: String) -> Result<AppState, A
         public_url,
         client,
         outbox_wakeup: Default::default(),
+        recipients: Default::default(),
     })
 }
 
@@ -244,7 +245,7 @@ impl Application {
         });
         let state = self.state.clone();
         let tx_writer = tokio::spawn(async move {
-            let cfg = crate::ocpp::bridge::BridgeSettings::of(&state.settings);
+            let cfg = crate::ocpp::bridge::BridgeSettings::of(&state);
             state
                 .ocpp_tx
                 .run(

@@ -30,6 +30,8 @@ pub struct AppState {
     pub recent_authorizations: Arc<crate::ocpi::tokens::authorize::RecentDecisions>,
     /// Ordered keys of recent location list queries.
     pub location_lists: Arc<crate::db::list_cache::ListCache>,
+    /// The platforms that get a party's session pushes, as last looked up.
+    pub recipients: Arc<crate::push::RecipientCache>,
 }
 
 impl AppState {

@@ -16,6 +16,8 @@
 //!   and location as they were at session start, stored (immutable) and POSTed to the eMSP,
 //!   after the session's last PATCH (same delivery group).
 
+use std::sync::Arc;
+
 use chrono::{NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -45,10 +47,13 @@ pub struct BridgeSettings {
     pub default_tariff_id: Option<String>,
     /// Currency of sessions without a tariff.
     pub currency: String,
+    /// The hub's cache of eMSP platforms (one per process).
+    pub recipients: Arc<push::RecipientCache>,
 }
 
 impl BridgeSettings {
-    pub fn of(s: &crate::config::Settings) -> Self {
+    pub fn of(state: &crate::state::AppState) -> Self {
+        let s = &state.settings;
         let (country_code, party_id) = s.own_cpo();
         Self {
             own: PartyRef {
@@ -57,6 +62,7 @@ impl BridgeSettings {
             },
             default_tariff_id: s.default_tariff_id.clone(),
             currency: "EUR".into(),
+            recipients: state.recipients.clone(),
         }
     }
 }
@@ -542,6 +548,7 @@ pub fn send_to_owner(
 ) -> Result<bool, DbError> {
     send_from(
         conn,
+        Some(&cfg.recipients),
         module,
         &delivery_group(session_key),
         method,
@@ -553,10 +560,12 @@ pub fn send_to_owner(
     )
 }
 
-/// Enqueue a delivery from `from` to `owner` (never back to `exclude`).
+/// Enqueue a delivery from `from` to `owner` (never back to `exclude`), looking the owner's
+/// platform up through `cache` when given.
 #[allow(clippy::too_many_arguments)]
 pub fn send_from(
     conn: &mut DbConnection,
+    cache: Option<&push::RecipientCache>,
     module: &str,
     group: &str,
     method: &str,
@@ -566,14 +575,19 @@ pub fn send_from(
     owner: &PartyRef,
     exclude: Option<&str>,
 ) -> Result<bool, DbError> {
-    let to = push::recipients(
-        conn,
-        module,
-        EMSP_LIKE,
-        exclude,
-        Some(std::slice::from_ref(owner)),
-    )?;
-    let Some(r) = to.into_iter().next() else {
+    let found = match cache {
+        Some(cache) => cache.owner(conn, module, owner, exclude)?,
+        None => push::recipients(
+            conn,
+            module,
+            EMSP_LIKE,
+            exclude,
+            Some(std::slice::from_ref(owner)),
+        )?
+        .into_iter()
+        .next(),
+    };
+    let Some(r) = found else {
         return Ok(false);
     };
     let row = crate::db::outbox::NewDelivery {
@@ -736,6 +750,7 @@ pub fn store_and_send_cdr(
     let body = serde_json::to_value(cdr).map_err(|e| DbError::Other(e.to_string()))?;
     send_from(
         conn,
+        None,
         "cdrs",
         &group,
         "POST",

@@ -4,6 +4,10 @@
 
 pub mod worker;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use crate::db::outbox::{self, NewDelivery};
 use crate::db::platforms;
 use crate::db::{DbConnection, DbError};
@@ -92,6 +96,81 @@ pub fn recipients(
     Ok(out)
 }
 
+/// How long [`RecipientCache`] keeps a party's platform by default.
+pub const RECIPIENT_TTL: Duration = Duration::from_secs(1);
+
+/// The platform that gets a party's deliveries of one module, as last looked up, for
+/// a TTL ([`RECIPIENT_TTL`]): the pushes of a running session look their eMSP's platform up once a
+/// second instead of once per change. Only found platforms are kept, so a party that has just
+/// registered is served at once; any other change of registration (unregistered, endpoint or
+/// role moved) reaches new deliveries within the TTL, and the worker reads the platform again
+/// before each send (a delivery to a platform that is no longer registered is refused there).
+#[derive(Debug)]
+pub struct RecipientCache {
+    ttl: Duration,
+    map: Mutex<HashMap<RecipientKey, (Instant, Recipient)>>,
+}
+
+impl Default for RecipientCache {
+    fn default() -> Self {
+        Self::with_ttl(RECIPIENT_TTL)
+    }
+}
+
+/// Module, country code, party id, excluded platform.
+type RecipientKey = (String, String, String, Option<String>);
+
+impl RecipientCache {
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The platform holding the eMSP-like role `owner` with a RECEIVER for `module` (not
+    /// `exclude`), as [`recipients`] finds it.
+    pub fn owner(
+        &self,
+        conn: &mut DbConnection,
+        module: &str,
+        owner: &PartyRef,
+        exclude: Option<&str>,
+    ) -> Result<Option<Recipient>, DbError> {
+        let key = (
+            module.to_string(),
+            owner.country_code.clone(),
+            owner.party_id.clone(),
+            exclude.map(str::to_string),
+        );
+        if let Some((at, r)) = self.lock().get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(r.clone()));
+        }
+        let found = recipients(
+            conn,
+            module,
+            EMSP_LIKE,
+            exclude,
+            Some(std::slice::from_ref(owner)),
+        )?
+        .into_iter()
+        .next();
+        if let Some(r) = &found {
+            let mut map = self.lock();
+            let ttl = self.ttl;
+            map.retain(|_, (at, _)| at.elapsed() < ttl);
+            map.insert(key, (Instant::now(), r.clone()));
+        }
+        Ok(found)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RecipientKey, (Instant, Recipient)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// One change to send to several recipients.
 pub struct Change<'a> {
     pub module: &'a str,
@@ -124,4 +203,87 @@ pub fn fan_out(
         })
         .collect();
     outbox::enqueue(conn, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::platforms::{NewPlatform, NewRole, Registration};
+
+    fn emsp(conn: &mut DbConnection, name: &str, cc: &str, pid: &str) -> String {
+        let p = platforms::create(
+            conn,
+            &NewPlatform {
+                name: name.into(),
+                initiated_by: "THEM".into(),
+                expected_role: None,
+                expected_country_code: None,
+                expected_party_id: None,
+                versions_url: None,
+            },
+            &format!("hash-{name}"),
+            platforms::KIND_REGISTRATION,
+        )
+        .unwrap();
+        let endpoints = serde_json::json!([{
+            "identifier": "sessions", "role": "RECEIVER",
+            "url": format!("https://{name}.example/sessions")
+        }]);
+        platforms::complete_registration(
+            conn,
+            &p.id,
+            &Registration {
+                name: name.into(),
+                versions_url: format!("https://{name}.example/versions"),
+                version: "2.2.1".into(),
+                endpoints_json: endpoints.to_string(),
+                their_token_sealed: "sealed".into(),
+                roles: vec![NewRole {
+                    role: "EMSP".into(),
+                    country_code: cc.into(),
+                    party_id: pid.into(),
+                    business_details: "{}".into(),
+                }],
+            },
+            None,
+        )
+        .unwrap();
+        p.id
+    }
+
+    #[test]
+    fn a_found_platform_is_kept_for_the_ttl_a_missing_one_is_looked_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let db = crate::db::Db::connect(&url, 1).unwrap();
+        crate::db::migrations::run(&db).unwrap();
+        let mut c = db.get().unwrap();
+        let c = &mut *c;
+        let ttl = Duration::from_millis(300);
+        let cache = RecipientCache::with_ttl(ttl);
+        let owner = PartyRef {
+            country_code: "DE".into(),
+            party_id: "EMS".into(),
+        };
+        // Not registered yet: nothing, and nothing kept.
+        assert!(cache.owner(c, "sessions", &owner, None).unwrap().is_none());
+        let first = emsp(c, "first", "DE", "EMS");
+        let found = cache.owner(c, "sessions", &owner, None).unwrap().unwrap();
+        assert_eq!(found.platform_id, first);
+        assert_eq!(found.to.party_id, "EMS");
+        // No RECEIVER for that module, or the platform excluded: not this one.
+        assert!(cache.owner(c, "cdrs", &owner, None).unwrap().is_none());
+        assert!(
+            cache
+                .owner(c, "sessions", &owner, Some(&first))
+                .unwrap()
+                .is_none()
+        );
+        // Unregistered: still served from the cache within the TTL, looked up again after.
+        platforms::unregister(c, &first).unwrap();
+        let cached = cache.owner(c, "sessions", &owner, None).unwrap().unwrap();
+        assert_eq!(cached.platform_id, first);
+        std::thread::sleep(ttl);
+        assert!(cache.owner(c, "sessions", &owner, None).unwrap().is_none());
+    }
 }

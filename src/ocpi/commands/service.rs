@@ -413,7 +413,7 @@ pub async fn run_reserve(
     };
     let accepted = result.0 == CommandResultType::Accepted;
     let id = reservation;
-    let cfg = crate::ocpp::bridge::BridgeSettings::of(&state.settings);
+    let cfg = crate::ocpp::bridge::BridgeSettings::of(&state);
     let reference = serde_json::from_str::<Value>(&cmd.request)
         .ok()
         .and_then(|v| v["authorization_reference"].as_str().map(str::to_string));
@@ -508,7 +508,7 @@ pub async fn run_cancel(state: web::Data<AppState>, cmd: CommandRow, r: Reservat
 pub async fn release(state: &AppState, r: &Reservation, to: &'static str) {
     let id = r.id;
     let session = r.session_key.clone().filter(|_| to != store::USED);
-    let cfg = crate::ocpp::bridge::BridgeSettings::of(&state.settings);
+    let cfg = crate::ocpp::bridge::BridgeSettings::of(&state);
     let outcome = state
         .db
         .write(move |c| {

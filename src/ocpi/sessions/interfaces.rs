@@ -264,6 +264,7 @@ async fn store_and_forward(
         session.id
     );
     let source = caller.caller.platform.id.clone();
+    let recipients = state.recipients.clone();
     let (created, sent) = state
         .db
         .write(move |c| {
@@ -275,6 +276,7 @@ async fn store_and_forward(
             let created = store::upsert(c, &row)?;
             let sent = bridge::send_from(
                 c,
+                Some(&recipients),
                 "sessions",
                 &format!("session:{key}"),
                 method,
