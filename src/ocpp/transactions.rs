@@ -184,7 +184,7 @@ pub async fn handle(
     let raw = p.to_string();
     let p = p.clone();
     let db = &ctx.state.db;
-    let cfg = bridge::BridgeSettings::of(&ctx.state);
+    let cfg = bridge::BridgeSettings::of(ctx.state);
     let out = match (ctx.version, action) {
         (Version::V16, "Authorize") => {
             let tag = s(&p, "idTag").unwrap_or_default();

@@ -508,7 +508,7 @@ pub async fn run_cancel(state: web::Data<AppState>, cmd: CommandRow, r: Reservat
 pub async fn release(state: &AppState, r: &Reservation, to: &'static str) {
     let id = r.id;
     let session = r.session_key.clone().filter(|_| to != store::USED);
-    let cfg = crate::ocpp::bridge::BridgeSettings::of(&state);
+    let cfg = crate::ocpp::bridge::BridgeSettings::of(state);
     let outcome = state
         .db
         .write(move |c| {
