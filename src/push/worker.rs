@@ -84,6 +84,10 @@ pub async fn run(state: web::Data<AppState>) {
         };
         match leased {
             Ok(rows) if !rows.is_empty() => {
+                // Fewer than asked for: everything due was taken. Wait for a wake-up (one
+                // that came meanwhile is kept by `Notify` and ends the wait at once) instead
+                // of leasing again right away only to find nothing.
+                let all_taken = (rows.len() as i64) < free;
                 for d in rows {
                     let Ok(permit) = slots.clone().acquire_owned().await else {
                         return;
@@ -102,18 +106,24 @@ pub async fn run(state: web::Data<AppState>) {
                         state.outbox_wakeup.notify();
                     });
                 }
-            }
-            Ok(_) => {
-                tokio::select! {
-                    _ = state.outbox_wakeup.0.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
+                if all_taken {
+                    wait(&state, poll).await;
                 }
             }
+            Ok(_) => wait(&state, poll).await,
             Err(e) => {
                 tracing::error!(error = %e, "push worker cannot lease deliveries");
                 tokio::time::sleep(poll).await;
             }
         }
+    }
+}
+
+/// Until a change wakes the worker, or `poll` has passed.
+async fn wait(state: &AppState, poll: Duration) {
+    tokio::select! {
+        _ = state.outbox_wakeup.0.notified() => {}
+        _ = tokio::time::sleep(poll) => {}
     }
 }
 
