@@ -389,8 +389,9 @@ async fn two_instances_on_one_database_never_deliver_a_row_twice() {
 }
 
 /// The worker's "record the success and take the group's next" step, directly on the test
-/// database (SQLite, or PostgreSQL where its statements run without a transaction): the next is handed over only
-/// when it is the group's head, due and free, and only to a worker that still held the lease.
+/// database (SQLite, or PostgreSQL where its statements run without a transaction): the next
+/// is handed over only when it is the group's head, due and free, and only to a worker that
+/// still held the lease.
 #[test]
 fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
     use diesel::prelude::*;
