@@ -38,7 +38,7 @@ use crate::ocpi::tariffs::model::{Currency, Tariff};
 use crate::ocpi::tokens::model::Token;
 use crate::ocpi::types::{CiString, CountryCode, DateTime, OcpiString, PartyId};
 use crate::pricing::{self, Interval, Period};
-use crate::push::{self, EMSP_LIKE};
+use crate::push;
 
 /// What the bridge needs from the settings.
 #[derive(Debug, Clone)]
@@ -577,15 +577,7 @@ pub fn send_from(
 ) -> Result<bool, DbError> {
     let found = match cache {
         Some(cache) => cache.owner(conn, module, owner, exclude)?,
-        None => push::recipients(
-            conn,
-            module,
-            EMSP_LIKE,
-            exclude,
-            Some(std::slice::from_ref(owner)),
-        )?
-        .into_iter()
-        .next(),
+        None => push::owner_recipient(conn, module, owner, exclude)?,
     };
     let Some(r) = found else {
         return Ok(false);

@@ -96,6 +96,25 @@ pub fn recipients(
     Ok(out)
 }
 
+/// The platform holding the eMSP-like role `owner` with a RECEIVER for `module` (not
+/// `exclude`), as [`recipients`] finds it.
+pub fn owner_recipient(
+    conn: &mut DbConnection,
+    module: &str,
+    owner: &PartyRef,
+    exclude: Option<&str>,
+) -> Result<Option<Recipient>, DbError> {
+    Ok(recipients(
+        conn,
+        module,
+        EMSP_LIKE,
+        exclude,
+        Some(std::slice::from_ref(owner)),
+    )?
+    .into_iter()
+    .next())
+}
+
 /// How long [`RecipientCache`] keeps a party's platform by default.
 pub const RECIPIENT_TTL: Duration = Duration::from_secs(1);
 
@@ -128,8 +147,7 @@ impl RecipientCache {
         }
     }
 
-    /// The platform holding the eMSP-like role `owner` with a RECEIVER for `module` (not
-    /// `exclude`), as [`recipients`] finds it.
+    /// [`owner_recipient`], through the cache.
     pub fn owner(
         &self,
         conn: &mut DbConnection,
@@ -148,15 +166,7 @@ impl RecipientCache {
         {
             return Ok(Some(r.clone()));
         }
-        let found = recipients(
-            conn,
-            module,
-            EMSP_LIKE,
-            exclude,
-            Some(std::slice::from_ref(owner)),
-        )?
-        .into_iter()
-        .next();
+        let found = owner_recipient(conn, module, owner, exclude)?;
         if let Some(r) = &found {
             let mut map = self.lock();
             let ttl = self.ttl;
