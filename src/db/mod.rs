@@ -197,10 +197,11 @@ impl Db {
         on_blocking_pool(move || db.write_blocking(f)).await
     }
 
-    /// Run `f`, which issues one statement (atomic by itself), as a write: on PostgreSQL in
-    /// autocommit, without the BEGIN and COMMIT round trips of [`Db::write`]; on SQLite the same
-    /// as [`Db::write`] (its one-writer lock and `BEGIN IMMEDIATE`). For the push worker's
-    /// per-delivery statements, the hottest writes after the OCPP messages themselves.
+    /// Run `f`, whose statements are each safe on their own (no transaction needed around
+    /// them), as a write: on PostgreSQL in autocommit, without the BEGIN and COMMIT round trips
+    /// of [`Db::write`]; on SQLite the same as [`Db::write`] (its one-writer lock and `BEGIN
+    /// IMMEDIATE`). For the push worker's per-delivery statements, the hottest writes after
+    /// the OCPP messages themselves.
     pub async fn write_single<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,

@@ -234,7 +234,7 @@ async fn deliver_inner(
                 outbox::delivered_then_next(c, &d, &owner, now, until)
             };
             // A posted CDR's `Location` is stored with the success, in one transaction; other
-            // deliveries record theirs (and take the group's next) in one statement.
+            // deliveries record theirs (and take the group's next) without one.
             let outcome = match (cdr_key, location) {
                 (Some(key), Some(url)) => {
                     db.write(move |c| {
