@@ -404,3 +404,14 @@ pub fn now() -> chrono::NaiveDateTime {
     let n = chrono::Utc::now().naive_utc();
     n.with_nanosecond(n.nanosecond() / 1000 * 1000).unwrap_or(n)
 }
+
+/// A migrated SQLite database in a new temporary directory, for unit tests (the directory
+/// lives as long as the returned guard).
+#[cfg(test)]
+pub(crate) fn temp_sqlite() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let db = Db::connect(&url, 1).unwrap();
+    migrations::run(&db).unwrap();
+    (dir, db)
+}

@@ -364,10 +364,7 @@ mod tests {
 
     #[test]
     fn the_next_of_a_group_is_handed_over_only_when_due_and_free() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
-        let db = crate::db::Db::connect(&url, 1).unwrap();
-        crate::db::migrations::run(&db).unwrap();
+        let (_dir, db) = crate::db::temp_sqlite();
         let mut c = db.get().unwrap();
         let c = &mut *c;
         enqueue(c, &[row("G", "/1"), row("H", "/other"), row("G", "/2")]).unwrap();

@@ -263,10 +263,7 @@ mod tests {
 
     #[test]
     fn a_found_platform_is_kept_for_the_ttl_a_missing_one_is_looked_up_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
-        let db = crate::db::Db::connect(&url, 1).unwrap();
-        crate::db::migrations::run(&db).unwrap();
+        let (_dir, db) = crate::db::temp_sqlite();
         let mut c = db.get().unwrap();
         let c = &mut *c;
         let ttl = Duration::from_millis(300);
