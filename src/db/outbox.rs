@@ -2,8 +2,11 @@
 //! causes them, leased by workers, FIFO per (platform, object group).
 
 use chrono::NaiveDateTime;
+use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::query_builder::{AstPass, Query, QueryFragment};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Text, Timestamp};
 
 use super::schema::outbox;
 use super::{DbConnection, DbError};
@@ -60,10 +63,13 @@ pub struct NewDelivery {
     pub to: Option<(String, String)>,
 }
 
-pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<usize, DbError> {
+/// Enqueue `rows`; returns their ids (for [`crate::push::worker::Wakeup::enqueued`] once the
+/// transaction is committed).
+pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<Vec<i64>, DbError> {
     let now = super::now();
+    let mut ids = Vec::with_capacity(rows.len());
     for r in rows {
-        diesel::insert_into(outbox::table)
+        let id = diesel::insert_into(outbox::table)
             .values((
                 outbox::platform_id.eq(&r.platform_id),
                 outbox::module.eq(&r.module),
@@ -80,9 +86,11 @@ pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<usize, D
                 outbox::next_attempt_at.eq(now),
                 outbox::created_at.eq(now),
             ))
-            .execute(conn)?;
+            .returning(outbox::id)
+            .get_result(conn)?;
+        ids.push(id);
     }
-    Ok(rows.len())
+    Ok(ids)
 }
 
 /// Lease up to `limit` due deliveries for `owner` until `until`: the oldest pending row of each
@@ -128,6 +136,121 @@ pub fn lease(
         }
     };
     let mut rows = rows;
+    rows.sort_by_key(|d| d.id);
+    Ok(rows)
+}
+
+// Diesel prepares a DSL `SELECT` or `INSERT` once per connection, but never an `UPDATE` (nor
+// a `sql_query`): PostgreSQL would parse and plan the worker's per-delivery updates on every
+// call, more CPU than running them. The statements below are fixed SQL with typed binds and a
+// type of their own (a static `QueryId`), which diesel does prepare once per connection.
+// `'PENDING'` is written into their text, not bound, so that the plan PostgreSQL keeps for
+// them (made for any parameter values) can use the partial `state = 'PENDING'` indexes.
+
+/// The id condition of [`LeaseIds`]: one id (SQLite, which has no arrays) or a list.
+#[derive(Debug, diesel::query_builder::QueryId)]
+struct OneId(i64);
+
+#[derive(Debug, diesel::query_builder::QueryId)]
+struct AnyId(Vec<i64>);
+
+impl QueryFragment<diesel::sqlite::Sqlite> for OneId {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        out.push_sql(" = ");
+        out.push_bind_param::<BigInt, _>(&self.0)
+    }
+}
+
+impl QueryFragment<diesel::pg::Pg> for AnyId {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql(" = ANY(");
+        out.push_bind_param::<diesel::sql_types::Array<BigInt>, _>(&self.0)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// Lease the due, free group heads among some ids ([`lease_ids`]).
+#[derive(Debug, diesel::query_builder::QueryId)]
+struct LeaseIds<P> {
+    ids: P,
+    owner: String,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+}
+
+impl<DB, P> QueryFragment<DB> for LeaseIds<P>
+where
+    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    String: ToSql<Text, DB>,
+    P: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE outbox SET leased_until = ");
+        out.push_bind_param::<Timestamp, _>(&self.until)?;
+        out.push_sql(", lease_owner = ");
+        out.push_bind_param::<Text, _>(&self.owner)?;
+        out.push_sql(" WHERE outbox.id");
+        self.ids.walk_ast(out.reborrow())?;
+        out.push_sql(" AND outbox.state = 'PENDING' AND outbox.next_attempt_at <= ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" AND (outbox.leased_until IS NULL OR outbox.leased_until < ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(
+            ") AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.platform_id = outbox.platform_id \
+             AND e.object_group = outbox.object_group AND e.state = 'PENDING' \
+             AND e.id < outbox.id) RETURNING *",
+        );
+        Ok(())
+    }
+}
+
+/// Rows are read by column name ([`Delivery`] is `QueryableByName`).
+impl<P> Query for LeaseIds<P> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<P, C> RunQueryDsl<C> for LeaseIds<P> {}
+
+/// Lease to `owner` until `until` those of deliveries `ids` that are due at `now`, free, and
+/// their group's head (no earlier delivery of their platform and group pending): the push
+/// worker's lease of what this process just enqueued, which reads only these rows (where
+/// [`lease`] searches the whole outbox). A row another instance is leasing is waited for,
+/// then re-checked.
+pub fn lease_ids(
+    conn: &mut DbConnection,
+    owner: &str,
+    ids: &[i64],
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<Vec<Delivery>, DbError> {
+    let owner = owner.to_string();
+    let mut rows: Vec<Delivery> = match conn {
+        DbConnection::Pg(_) if ids.is_empty() => Vec::new(),
+        DbConnection::Pg(c) => LeaseIds {
+            ids: AnyId(ids.to_vec()),
+            owner,
+            now,
+            until,
+        }
+        .get_results(c)?,
+        DbConnection::Sqlite(c) => {
+            let mut rows = Vec::new();
+            for &id in ids {
+                let ids = OneId(id);
+                let owner = owner.clone();
+                let one = LeaseIds {
+                    ids,
+                    owner,
+                    now,
+                    until,
+                };
+                rows.extend(one.get_results::<Delivery>(c)?);
+            }
+            rows
+        }
+    };
     rows.sort_by_key(|d| d.id);
     Ok(rows)
 }

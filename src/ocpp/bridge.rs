@@ -78,8 +78,9 @@ struct Snapshot {
     time_zone: String,
 }
 
-/// What a sync did: true when deliveries were enqueued (wake the worker).
-pub type Enqueued = bool;
+/// The ids of the deliveries a change enqueued (none: empty), for the push worker once the
+/// change is committed ([`crate::push::worker::Wakeup::enqueued`]).
+pub type Enqueued = Vec<i64>;
 
 fn delivery_group(session_key: &str) -> String {
     format!("session:{session_key}")
@@ -96,7 +97,7 @@ fn dec(s: &str) -> Option<Decimal> {
 /// Bring the OCPI session (and, at the end, the CDR) of transaction `tx` up to date.
 pub fn sync(conn: &mut DbConnection, cfg: &BridgeSettings, tx: i64) -> Result<Enqueued, DbError> {
     let Some(t) = store::by_ref(conn, tx)? else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
     sync_read(conn, cfg, t)
 }
@@ -121,9 +122,9 @@ pub fn sync_read(
                 (Some(o), _) => o.clone(),
                 (None, Some(key)) => match tokens::get(conn, key)? {
                     Some(row) => row.object,
-                    None => return Ok(false),
+                    None => return Ok(Vec::new()),
                 },
-                (None, None) => return Ok(false),
+                (None, None) => return Ok(Vec::new()),
             };
             let token: Token = serde_json::from_str(&object)
                 .map_err(|e| DbError::Other(format!("token unreadable: {e}")))?;
@@ -248,7 +249,7 @@ pub fn sync_read(
         if ended {
             return finish(conn, &t, &key, prev, &snapshot, &periods, costs.as_ref());
         }
-        return Ok(false);
+        return Ok(Vec::new());
     }
     let object = serde_json::to_string(&session)
         .map_err(|e| DbError::Other(format!("session not serialisable: {e}")))?;
@@ -310,7 +311,7 @@ pub fn sync_read(
         &owner,
     )?;
     if ended {
-        enqueued |= finish(
+        enqueued.extend(finish(
             conn,
             &t,
             &key,
@@ -318,7 +319,7 @@ pub fn sync_read(
             &snapshot,
             &periods,
             costs.as_ref(),
-        )?;
+        )?);
     }
     Ok(enqueued)
 }
@@ -359,13 +360,13 @@ fn adopt_reservation_session(
 }
 
 /// Open the RESERVATION session of an accepted reservation and PUT it to the token's eMSP.
-/// Returns the session key and whether a delivery was enqueued.
+/// Returns the session key and the delivery enqueued (if any).
 pub fn open_reservation_session(
     conn: &mut DbConnection,
     cfg: &BridgeSettings,
     r: &crate::db::commands::Reservation,
     reference: Option<&str>,
-) -> Result<(String, bool), DbError> {
+) -> Result<(String, Enqueued), DbError> {
     let token: Token = serde_json::from_str(&r.token)
         .map_err(|e| DbError::Other(format!("reservation token unreadable: {e}")))?;
     let location: Option<Location> = locations::get(
@@ -450,20 +451,20 @@ pub fn open_reservation_session(
 }
 
 /// End the RESERVATION session of a reservation that expired or was cancelled (COMPLETED,
-/// no charging). False when there was nothing to do.
+/// no charging). Empty when there was nothing to do.
 pub fn close_reservation_session(
     conn: &mut DbConnection,
     cfg: &BridgeSettings,
     key: &str,
-) -> Result<bool, DbError> {
+) -> Result<Enqueued, DbError> {
     let Some(mut row) = sessions::get(conn, key)? else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
     let Ok(mut session) = serde_json::from_str::<Session>(&row.object) else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
     if session.status != SessionStatus::Reservation || row.transaction_ref.is_some() {
-        return Ok(false);
+        return Ok(Vec::new());
     }
     let now = crate::db::now();
     session.status = SessionStatus::Completed;
@@ -534,7 +535,7 @@ fn patch_body(
 }
 
 /// Enqueue one delivery of `module` to the platform that holds the eMSP role `owner`, if it
-/// has a RECEIVER for the module. Returns whether anything was enqueued.
+/// has a RECEIVER for the module. Returns what was enqueued.
 #[allow(clippy::too_many_arguments)]
 pub fn send_to_owner(
     conn: &mut DbConnection,
@@ -545,7 +546,7 @@ pub fn send_to_owner(
     path: &str,
     body: Option<&Value>,
     owner: &PartyRef,
-) -> Result<bool, DbError> {
+) -> Result<Enqueued, DbError> {
     send_from(
         conn,
         Some(&cfg.recipients),
@@ -574,13 +575,13 @@ pub fn send_from(
     from: &PartyRef,
     owner: &PartyRef,
     exclude: Option<&str>,
-) -> Result<bool, DbError> {
+) -> Result<Enqueued, DbError> {
     let found = match cache {
         Some(cache) => cache.owner(conn, module, owner, exclude)?,
         None => push::owner_recipient(conn, module, owner, exclude)?,
     };
     let Some(r) = found else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
     let row = crate::db::outbox::NewDelivery {
         platform_id: r.platform_id,
@@ -593,8 +594,7 @@ pub fn send_from(
         from_party_id: from.party_id.clone(),
         to: Some((owner.country_code.clone(), owner.party_id.clone())),
     };
-    crate::db::outbox::enqueue(conn, &[row])?;
-    Ok(true)
+    crate::db::outbox::enqueue(conn, &[row])
 }
 
 /// Build, store and send the CDR of an ended transaction (once).
@@ -607,15 +607,15 @@ fn finish(
     snapshot: &Snapshot,
     periods: &[Period],
     costs: Option<&pricing::Costs>,
-) -> Result<bool, DbError> {
+) -> Result<Enqueued, DbError> {
     if session.status != SessionStatus::Completed
         || !cdrs::of_session(conn, session_key)?.is_empty()
     {
-        return Ok(false);
+        return Ok(Vec::new());
     }
     let Some(cdr_location) = snapshot.cdr_location.clone() else {
         tracing::warn!(ocpp.charge_point_id = %t.charger_id, "no CDR: the charge point's EVSE is not declared in a location");
-        return Ok(false);
+        return Ok(Vec::new());
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut cdr_periods: Vec<ChargingPeriod> = periods.iter().map(cdr_period).collect();
@@ -683,7 +683,7 @@ fn finish(
         home_charging_compensation: None,
         last_updated: DateTime::from_naive(crate::db::now()),
     };
-    store_and_send_cdr(conn, &cdr, None, Some(session_key), None).map(|sent| sent == Some(true))
+    store_and_send_cdr(conn, &cdr, None, Some(session_key), None).map(Option::unwrap_or_default)
 }
 
 /// The delivery group of a CDR: its session's (so it follows the session's pushes), else its own.
@@ -696,14 +696,14 @@ pub fn cdr_group(session_key: Option<&str>, cdr_key: &str) -> String {
 
 /// Store a new CDR and POST it to the token owner (in delivery group `group`; never back to
 /// `source_platform_id`). `None` when a CDR with that key exists already (nothing written),
-/// else whether a delivery was enqueued.
+/// else the delivery enqueued (if any).
 pub fn store_and_send_cdr(
     conn: &mut DbConnection,
     cdr: &Cdr,
     group: Option<&str>,
     session_key: Option<&str>,
     source_platform_id: Option<&str>,
-) -> Result<Option<bool>, DbError> {
+) -> Result<Option<Enqueued>, DbError> {
     let object = serde_json::to_string(cdr).map_err(|e| DbError::Other(e.to_string()))?;
     let key = sessions::object_key(
         cdr.country_code.as_str(),

@@ -130,11 +130,9 @@ fn id_tag_info(d: &Decision) -> Value {
     info
 }
 
-/// Wake the push worker when a message enqueued session or CDR deliveries.
-fn wake(ctx: &Ctx<'_>, pushed: bool) {
-    if pushed {
-        ctx.state.outbox_wakeup.notify();
-    }
+/// Hand the session and CDR deliveries a message enqueued to the push worker.
+fn wake(ctx: &Ctx<'_>, pushed: &[i64]) {
+    ctx.state.outbox_wakeup.enqueued(pushed);
 }
 
 /// Store a message through the batched writer (see `tx_batch`); the empty answer once stored.
@@ -251,7 +249,7 @@ pub async fn handle(
                 .await;
             match stored {
                 Ok((tx, pushed)) => {
-                    wake(ctx, pushed);
+                    wake(ctx, &pushed);
                     use_reservation(ctx, reserved.filter(|_| allowed)).await;
                     Ok(
                         json!({"transactionId": tx, "idTagInfo": info.unwrap_or_else(|| json!({"status": "Invalid"}))}),
@@ -288,7 +286,7 @@ pub async fn handle(
                 bridge::sync(c, &cfg, t.id)
             })
             .await
-            .map(|pushed| wake(ctx, pushed))
+            .map(|pushed| wake(ctx, &pushed))
             .map(|()| match &decision {
                 Some(d) => json!({"idTagInfo": id_tag_info(d)}),
                 None => json!({}),
@@ -371,7 +369,7 @@ pub async fn handle(
                     if let Some(n) = seq
                         && store::has_event(c, t.id, n)?
                     {
-                        return Ok(false);
+                        return Ok(Vec::new());
                     }
                     store::add_event(c, t.id, "TransactionEvent", Some(&event), seq, when, &raw)?;
                     store::add_meter_values(c, Some(t.id), &charger, evse.or(t.evse_id), &samples)?;
@@ -398,7 +396,7 @@ pub async fn handle(
                 .await;
             match stored {
                 Ok(pushed) => {
-                    wake(ctx, pushed);
+                    wake(ctx, &pushed);
                     use_reservation(ctx, reserved.filter(|_| allowed)).await;
                     Ok(match &decision {
                         Some(d) => json!({"idTokenInfo": id_token_info(d)}),

@@ -241,9 +241,7 @@ async fn write_batch(db: &Db, cfg: &Arc<BridgeSettings>, wakeup: &Wakeup, entrie
     let (c, j) = (cfg.clone(), jobs.clone());
     match db.write(move |conn| store_batch(conn, &c, &j)).await {
         Ok(pushed) => {
-            if pushed {
-                wakeup.notify();
-            }
+            wakeup.enqueued(&pushed);
             for a in answers {
                 let _ = a.send(Ok(()));
             }
@@ -255,14 +253,12 @@ async fn write_batch(db: &Db, cfg: &Arc<BridgeSettings>, wakeup: &Wakeup, entrie
                 let one = db
                     .write(move |conn| match j.get(i) {
                         Some(job) => store_batch(conn, &c, std::slice::from_ref(job)),
-                        None => Ok(false),
+                        None => Ok(Vec::new()),
                     })
                     .await;
                 let _ = a.send(match one {
                     Ok(pushed) => {
-                        if pushed {
-                            wakeup.notify();
-                        }
+                        wakeup.enqueued(&pushed);
                         Ok(())
                     }
                     Err(e) => Err(StoreError::Db(e.to_string())),
@@ -283,12 +279,12 @@ struct Touch {
     update: Option<store::TransactionUpdate>,
 }
 
-/// One batch in the current database transaction; true when it enqueued pushes.
+/// One batch in the current database transaction; returns the deliveries it enqueued.
 pub fn store_batch(
     conn: &mut DbConnection,
     cfg: &BridgeSettings,
     jobs: &[Job],
-) -> Result<bool, DbError> {
+) -> Result<bridge::Enqueued, DbError> {
     // The transactions named, in one query.
     let mut keys: Vec<(String, String)> = jobs.iter().filter_map(Job::key).collect();
     keys.sort_unstable();
@@ -422,9 +418,9 @@ pub fn store_batch(
     }
     // The sessions, after everything of the batch is stored: each touched transaction read
     // again (one query), then `bridge::sync` of it.
-    let mut pushed = false;
+    let mut pushed = Vec::new();
     for t in store::by_refs(conn, &order)? {
-        pushed |= bridge::sync_read(conn, cfg, t)?;
+        pushed.extend(bridge::sync_read(conn, cfg, t)?);
     }
     Ok(pushed)
 }

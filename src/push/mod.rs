@@ -212,7 +212,7 @@ pub fn fan_out(
             to: None,
         })
         .collect();
-    outbox::enqueue(conn, &rows)
+    Ok(outbox::enqueue(conn, &rows)?.len())
 }
 
 #[cfg(test)]

@@ -23,13 +23,84 @@ use crate::state::AppState;
 
 use super::{EMSP_LIKE, receiver_endpoint};
 
-/// Wakes the worker when this process enqueued something.
+/// Wakes the worker. A change that names what it enqueued ([`Wakeup::enqueued`], the OCPP
+/// transaction path) has the worker lease exactly those deliveries by id; anything else
+/// ([`Wakeup::notify`]: a retry coming due, an operator's change, a location fan-out) has it
+/// lease from the whole outbox, as it also does every `HUB_OUTBOX_POLL_MS`. The ids are only a
+/// shortcut: a lease re-checks every condition, and what a by-id lease does not take (not yet
+/// its group's head, or no free slot) is taken over by its predecessor's worker or the next
+/// whole-outbox lease.
 #[derive(Default)]
-pub struct Wakeup(Notify);
+pub struct Wakeup {
+    notify: Notify,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Committed deliveries to lease by id, oldest first.
+    ids: Vec<i64>,
+    /// Lease from the whole outbox next.
+    scan: bool,
+}
+
+/// More ids than this waiting: they are dropped for one whole-outbox lease.
+const MAX_WAITING_IDS: usize = 10_000;
+
+/// What the worker leases next.
+enum Next {
+    Scan,
+    Ids(Vec<i64>),
+    Nothing,
+}
 
 impl Wakeup {
+    /// Something may have become due that the worker cannot name: lease from the whole outbox.
     pub fn notify(&self) {
-        self.0.notify_one();
+        self.pending().scan = true;
+        self.notify.notify_one();
+    }
+
+    /// Deliveries `ids` were enqueued and committed.
+    pub fn enqueued(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        {
+            let mut p = self.pending();
+            if p.ids.len() + ids.len() > MAX_WAITING_IDS {
+                p.ids.clear();
+                p.scan = true;
+            } else {
+                p.ids.extend_from_slice(ids);
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    /// A delivery slot came free: what waited for one can go.
+    fn slot_freed(&self) {
+        self.notify.notify_one();
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What to lease with `free` slots: the whole outbox when asked for or `scan_due` (which
+    /// also covers the waiting ids), else up to `free` waiting ids.
+    fn next(&self, free: usize, scan_due: bool) -> Next {
+        let mut p = self.pending();
+        if p.scan || scan_due {
+            p.scan = false;
+            p.ids.clear();
+            return Next::Scan;
+        }
+        if p.ids.is_empty() {
+            return Next::Nothing;
+        }
+        let n = free.min(p.ids.len());
+        Next::Ids(p.ids.drain(..n).collect())
     }
 }
 
@@ -75,55 +146,63 @@ pub async fn run(state: web::Data<AppState>) {
     let partners = Arc::new(Partners::default());
     let poll = Duration::from_millis(state.settings.outbox_poll_ms);
     tracing::info!(worker = %owner, "push worker started");
+    let wakeup = state.outbox_wakeup.clone();
+    // The first pass leases from the whole outbox (what an earlier run left).
+    let mut last_scan: Option<Instant> = None;
     loop {
-        let free = slots.available_permits() as i64;
-        let leased = if free == 0 {
-            Ok(Vec::new())
-        } else {
-            lease(&state, &db, &owner, free).await
-        };
-        match leased {
-            Ok(rows) if !rows.is_empty() => {
-                // Fewer than asked for: everything due was taken. Wait for a wake-up (one
-                // that came meanwhile is kept by `Notify` and ends the wait at once) instead
-                // of leasing again right away only to find nothing.
-                let all_taken = (rows.len() as i64) < free;
-                for d in rows {
-                    let Ok(permit) = slots.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let state = state.clone();
-                    let owner = owner.clone();
-                    let (db, partners) = (db.clone(), partners.clone());
-                    tokio::spawn(async move {
-                        // A delivered one may hand over the next of its group at once.
-                        let mut next = Some(d);
-                        while let Some(d) = next {
-                            next = deliver(&state, &db, &partners, &owner, d).await;
-                        }
-                        drop(permit);
-                        // The next delivery of the same group may now be due.
-                        state.outbox_wakeup.notify();
-                    });
+        let free = slots.available_permits();
+        if free == 0 {
+            // A finishing delivery frees a slot and wakes the worker.
+            wakeup.notify.notified().await;
+            continue;
+        }
+        let scan_due = last_scan.is_none_or(|t| t.elapsed() >= poll);
+        let leased = match wakeup.next(free, scan_due) {
+            Next::Nothing => {
+                let left = last_scan.map_or(Duration::ZERO, |t| poll.saturating_sub(t.elapsed()));
+                tokio::select! {
+                    _ = wakeup.notify.notified() => {}
+                    _ = tokio::time::sleep(left) => {}
                 }
-                if all_taken {
-                    wait(&state, poll).await;
-                }
+                continue;
             }
-            Ok(_) => wait(&state, poll).await,
+            Next::Scan => {
+                last_scan = Some(Instant::now());
+                let rows = lease(&state, &db, &owner, None, free as i64).await;
+                if rows.as_ref().is_ok_and(|r| r.len() >= free) {
+                    // As many as asked for: more may be due.
+                    wakeup.pending().scan = true;
+                }
+                rows
+            }
+            Next::Ids(ids) => lease(&state, &db, &owner, Some(ids), free as i64).await,
+        };
+        let rows = match leased {
+            Ok(rows) => rows,
             Err(e) => {
                 tracing::error!(error = %e, "push worker cannot lease deliveries");
                 tokio::time::sleep(poll).await;
+                wakeup.pending().scan = true;
+                continue;
             }
+        };
+        for d in rows {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let state = state.clone();
+            let owner = owner.clone();
+            let (db, partners) = (db.clone(), partners.clone());
+            tokio::spawn(async move {
+                // A delivered one may hand over the next of its group at once.
+                let mut next = Some(d);
+                while let Some(d) = next {
+                    next = deliver(&state, &db, &partners, &owner, d).await;
+                }
+                drop(permit);
+                state.outbox_wakeup.slot_freed();
+            });
         }
-    }
-}
-
-/// Until a change wakes the worker, or `poll` has passed.
-async fn wait(state: &AppState, poll: Duration) {
-    tokio::select! {
-        _ = state.outbox_wakeup.0.notified() => {}
-        _ = tokio::time::sleep(poll) => {}
     }
 }
 
@@ -166,17 +245,22 @@ impl Partners {
     }
 }
 
+/// Lease up to `limit` due deliveries from the whole outbox, or those of `ids` that are due.
 async fn lease(
     state: &AppState,
     db: &Db,
     owner: &str,
+    ids: Option<Vec<i64>>,
     limit: i64,
 ) -> Result<Vec<Delivery>, DbError> {
     let now = crate::db::now();
     let until = now + chrono::Duration::seconds(state.settings.outbox_lease_secs as i64);
     let owner = owner.to_string();
-    db.write_single(move |c| outbox::lease(c, &owner, now, until, limit))
-        .await
+    db.write_single(move |c| match ids {
+        Some(ids) => outbox::lease_ids(c, &owner, &ids, now, until),
+        None => outbox::lease(c, &owner, now, until, limit),
+    })
+    .await
 }
 
 /// Send one delivery and record what happened; returns the next delivery of its group when
@@ -290,6 +374,9 @@ async fn deliver_inner(
                 .await?;
         }
     }
+    // Retried later (its timer wakes the worker) or given up: in the second case the next
+    // delivery of its group is now the group's head, for a whole-outbox lease.
+    state.outbox_wakeup.notify();
     Ok(None)
 }
 
@@ -389,6 +476,42 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids(n: Next) -> Option<Vec<i64>> {
+        match n {
+            Next::Ids(ids) => Some(ids),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn enqueued_ids_are_handed_out_per_free_slot_and_a_scan_covers_them() {
+        let w = Wakeup::default();
+        assert!(matches!(w.next(4, false), Next::Nothing));
+        assert!(matches!(w.next(4, true), Next::Scan));
+        w.enqueued(&[]);
+        assert!(matches!(w.next(4, false), Next::Nothing));
+        w.enqueued(&[1, 2, 3]);
+        w.enqueued(&[4]);
+        // Oldest first, no more than the free slots.
+        assert_eq!(ids(w.next(3, false)), Some(vec![1, 2, 3]));
+        assert_eq!(ids(w.next(3, false)), Some(vec![4]));
+        assert!(matches!(w.next(3, false), Next::Nothing));
+        // A scan (asked for, or due) takes the place of the waiting ids.
+        w.enqueued(&[5]);
+        w.notify();
+        assert!(matches!(w.next(3, false), Next::Scan));
+        assert!(matches!(w.next(3, false), Next::Nothing));
+        w.enqueued(&[6]);
+        assert!(matches!(w.next(3, true), Next::Scan));
+        assert!(matches!(w.next(3, false), Next::Nothing));
+        // Too many waiting: one scan instead.
+        let many: Vec<i64> = (0..MAX_WAITING_IDS as i64).collect();
+        w.enqueued(&many);
+        w.enqueued(&[7]);
+        assert!(matches!(w.next(3, false), Next::Scan));
+        assert!(matches!(w.next(3, false), Next::Nothing));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_caps() {

@@ -473,3 +473,98 @@ fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
     let r = outbox::delivered_then_next(c, &h, "A", now, until).unwrap();
     assert!(r.recorded && r.next.is_none());
 }
+
+/// The worker's lease of what its process just enqueued (by id), on the test database: only
+/// the ids given, only group heads, only due and free rows; a row leased by another worker is
+/// not taken until its lease expires.
+#[test]
+fn leasing_by_id_takes_only_due_free_group_heads() {
+    use diesel::prelude::*;
+    use ocpi_hub::db::outbox::{self, NewDelivery};
+    use ocpi_hub::db::schema;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = ocpi_hub::db::Db::connect(&crate::support::fresh_database_url(dir.path()), 1).unwrap();
+    ocpi_hub::db::migrations::run(&db).unwrap();
+    let row = |group: &str, path: &str| NewDelivery {
+        platform_id: "P1".into(),
+        module: "sessions".into(),
+        object_group: group.into(),
+        method: "PATCH".into(),
+        path: path.into(),
+        body: None,
+        from_country_code: "NL".into(),
+        from_party_id: "HUB".into(),
+        to: None,
+    };
+    let mut c = db.get().unwrap();
+    let c = &mut *c;
+    let ids = outbox::enqueue(
+        c,
+        &[
+            row("G", "/g1"),
+            row("H", "/h1"),
+            row("G", "/g2"),
+            row("K", "/k1"),
+            row("L", "/l1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(ids.len(), 5);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let now = ocpi_hub::db::now();
+    let until = now + chrono::Duration::seconds(60);
+    // K waits for its back-off.
+    diesel::update(schema::outbox::table.find(ids[3]))
+        .set(schema::outbox::next_attempt_at.eq(now + chrono::Duration::seconds(30)))
+        .execute(c)
+        .unwrap();
+    let paths = |rows: &[outbox::Delivery]| -> Vec<String> {
+        rows.iter().map(|d| d.path.clone()).collect()
+    };
+
+    // L is not among the ids; G's second waits for G's first; K is not due.
+    let leased = outbox::lease_ids(c, "A", &ids[..4], now, until).unwrap();
+    assert_eq!(paths(&leased), ["/g1", "/h1"]);
+    assert!(
+        leased
+            .iter()
+            .all(|d| d.lease_owner.as_deref() == Some("A") && d.leased_until == Some(until))
+    );
+    // Leased rows are not taken again while the lease holds, nor is anything given none.
+    assert!(
+        outbox::lease_ids(c, "B", &ids, now, until)
+            .unwrap()
+            .iter()
+            .all(|d| d.path == "/l1")
+    );
+    assert!(
+        outbox::lease_ids(c, "B", &[], now, until)
+            .unwrap()
+            .is_empty()
+    );
+
+    // G's first delivered: G's second is the head now.
+    assert!(outbox::mark_delivered(c, ids[0], "A").unwrap());
+    let leased = outbox::lease_ids(c, "B", &ids, now, until).unwrap();
+    assert_eq!(paths(&leased), ["/g2"]);
+    // Delivered and unknown ids give nothing.
+    assert!(
+        outbox::lease_ids(c, "B", &[ids[0], ids[4] + 100], now, until)
+            .unwrap()
+            .is_empty()
+    );
+
+    // An expired lease is taken over.
+    let later = until + chrono::Duration::seconds(1);
+    let leased = outbox::lease_ids(
+        c,
+        "C",
+        &[ids[1]],
+        later,
+        later + chrono::Duration::seconds(60),
+    )
+    .unwrap();
+    assert_eq!(paths(&leased), ["/h1"]);
+    assert_eq!(leased[0].lease_owner.as_deref(), Some("C"));
+}

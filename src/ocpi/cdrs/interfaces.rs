@@ -106,12 +106,10 @@ pub async fn post(
                 session_key.as_deref(),
                 Some(&source),
             )?;
-            Ok((stored.is_some(), stored == Some(true)))
+            Ok((stored.is_some(), stored.unwrap_or_default()))
         })
         .await?;
-    if sent {
-        state.outbox_wakeup.notify();
-    }
+    state.outbox_wakeup.enqueued(&sent);
     let mut resp = OcpiResponse::empty().header("Location", location);
     if created {
         resp.http = actix_web::http::StatusCode::CREATED;

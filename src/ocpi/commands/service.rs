@@ -444,13 +444,12 @@ pub async fn run_reserve(
                     store::set_reservation_session(c, id, &key)?;
                     Ok(pushed)
                 }
-                _ => Ok(false),
+                _ => Ok(Vec::new()),
             }
         })
         .await;
     match stored {
-        Ok(true) => state.outbox_wakeup.notify(),
-        Ok(false) => {}
+        Ok(pushed) => state.outbox_wakeup.enqueued(&pushed),
         Err(e) => tracing::error!(error = %e, "reservation state not stored"),
     }
     if accepted {
@@ -518,16 +517,14 @@ pub async fn release(state: &AppState, r: &Reservation, to: &'static str) {
                 Some(key) if changed => {
                     crate::ocpp::bridge::close_reservation_session(c, &cfg, key)?
                 }
-                _ => false,
+                _ => Vec::new(),
             };
             Ok((changed, pushed))
         })
         .await;
     let changed = match outcome {
         Ok((changed, pushed)) => {
-            if pushed {
-                state.outbox_wakeup.notify();
-            }
+            state.outbox_wakeup.enqueued(&pushed);
             changed
         }
         Err(e) => {

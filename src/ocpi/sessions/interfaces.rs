@@ -289,9 +289,7 @@ async fn store_and_forward(
             Ok((created, sent))
         })
         .await?;
-    if sent {
-        state.outbox_wakeup.notify();
-    }
+    state.outbox_wakeup.enqueued(&sent);
     Ok(created)
 }
 
