@@ -93,59 +93,13 @@ pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<Vec<i64>
     Ok(ids)
 }
 
-/// Lease up to `limit` due deliveries for `owner` until `until`: the oldest pending row of each
-/// (platform, group) whose predecessors are all done. On PostgreSQL rows locked by another
-/// instance are skipped (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers anyway.
-pub fn lease(
-    conn: &mut DbConnection,
-    owner: &str,
-    now: NaiveDateTime,
-    until: NaiveDateTime,
-    limit: i64,
-) -> Result<Vec<Delivery>, DbError> {
-    let candidates = "SELECT o.id FROM outbox o \
-         WHERE o.state = 'PENDING' AND o.next_attempt_at <= {now} \
-           AND (o.leased_until IS NULL OR o.leased_until < {now}) \
-           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.platform_id = o.platform_id \
-                AND p.object_group = o.object_group AND p.id < o.id AND p.state = 'PENDING') \
-         ORDER BY o.id LIMIT {limit}";
-    let rows = match conn {
-        DbConnection::Pg(c) => {
-            let sql = format!(
-                "UPDATE outbox SET leased_until = $1, lease_owner = $2 WHERE id IN ({} FOR UPDATE SKIP LOCKED) RETURNING *",
-                candidates.replace("{now}", "$3").replace("{limit}", "$4")
-            );
-            diesel::sql_query(sql)
-                .bind::<Timestamp, _>(until)
-                .bind::<Text, _>(owner)
-                .bind::<Timestamp, _>(now)
-                .bind::<BigInt, _>(limit)
-                .load::<Delivery>(c)?
-        }
-        DbConnection::Sqlite(c) => {
-            let sql = format!(
-                "UPDATE outbox SET leased_until = ?1, lease_owner = ?2 WHERE id IN ({}) RETURNING *",
-                candidates.replace("{now}", "?3").replace("{limit}", "?4")
-            );
-            diesel::sql_query(sql)
-                .bind::<Timestamp, _>(until)
-                .bind::<Text, _>(owner)
-                .bind::<Timestamp, _>(now)
-                .bind::<BigInt, _>(limit)
-                .load::<Delivery>(c)?
-        }
-    };
-    let mut rows = rows;
-    rows.sort_by_key(|d| d.id);
-    Ok(rows)
-}
-
 // Diesel prepares a DSL `SELECT` or `INSERT` once per connection, but never an `UPDATE` (nor
-// a `sql_query`): PostgreSQL would parse and plan the worker's per-delivery updates on every
-// call, more CPU than running them. The statements below are fixed SQL with typed binds and a
-// type of their own (a static `QueryId`), which diesel does prepare once per connection.
-// `'PENDING'` is written into their text, not bound, so that the plan PostgreSQL keeps for
-// them (made for any parameter values) can use the partial `state = 'PENDING'` indexes.
+// a `sql_query`): PostgreSQL would parse and plan the worker's per-delivery statements on
+// every call, more CPU than running them. The statements below are fixed SQL with typed binds
+// and a type of their own (a static `QueryId`), which diesel prepares once per connection;
+// PostgreSQL may then keep one plan for all parameter values, made with whatever statistics
+// it had. So each of them finds its rows by a key (`id`, or `outbox_group_state`'s platform,
+// group and state), never by a partial index or a scan whose cost the statistics decide.
 
 /// The id condition of [`LeaseIds`]: one id (SQLite, which has no arrays) or a list.
 #[derive(Debug, diesel::query_builder::QueryId)]
@@ -184,6 +138,7 @@ where
     DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text>,
     NaiveDateTime: ToSql<Timestamp, DB>,
     String: ToSql<Text, DB>,
+    str: ToSql<Text, DB>,
     P: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -193,15 +148,18 @@ where
         out.push_bind_param::<Text, _>(&self.owner)?;
         out.push_sql(" WHERE outbox.id");
         self.ids.walk_ast(out.reborrow())?;
-        out.push_sql(" AND outbox.state = 'PENDING' AND outbox.next_attempt_at <= ");
+        out.push_sql(" AND outbox.state = ");
+        out.push_bind_param::<Text, _>(PENDING)?;
+        out.push_sql(" AND outbox.next_attempt_at <= ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" AND (outbox.leased_until IS NULL OR outbox.leased_until < ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(
             ") AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.platform_id = outbox.platform_id \
-             AND e.object_group = outbox.object_group AND e.state = 'PENDING' \
-             AND e.id < outbox.id) RETURNING *",
+             AND e.object_group = outbox.object_group AND e.state = ",
         );
+        out.push_bind_param::<Text, _>(PENDING)?;
+        out.push_sql(" AND e.id < outbox.id) RETURNING *");
         Ok(())
     }
 }
@@ -213,11 +171,64 @@ impl<P> Query for LeaseIds<P> {
 
 impl<P, C> RunQueryDsl<C> for LeaseIds<P> {}
 
+/// The ids of the heads of all groups (each group's oldest pending delivery) that are due and
+/// free, oldest first ([`lease`]).
+#[derive(Debug, diesel::query_builder::QueryId)]
+struct DueHeads {
+    now: NaiveDateTime,
+    limit: i64,
+}
+
+impl<DB> QueryFragment<DB> for DueHeads
+where
+    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text> + HasSqlType<BigInt>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT o.id FROM outbox o JOIN (SELECT min(id) AS id FROM outbox WHERE state = ",
+        );
+        out.push_bind_param::<Text, _>(PENDING)?;
+        out.push_sql(
+            " GROUP BY platform_id, object_group) h ON h.id = o.id WHERE o.next_attempt_at <= ",
+        );
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" AND (o.leased_until IS NULL OR o.leased_until < ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(") ORDER BY o.id LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        Ok(())
+    }
+}
+
+impl Query for DueHeads {
+    type SqlType = BigInt;
+}
+
+impl<C> RunQueryDsl<C> for DueHeads {}
+
+/// Lease up to `limit` due deliveries for `owner` until `until`, oldest first: the head of each
+/// (platform, group) whose predecessors are all done, when it is due and free. It reads every
+/// pending row once (one aggregate per group, whatever the statistics), then leases the heads
+/// found with [`lease_ids`], which checks them again: of two instances leasing at once, one
+/// takes a head and the other finds it leased.
+pub fn lease(
+    conn: &mut DbConnection,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    let heads: Vec<i64> = DueHeads { now, limit }.load(conn)?;
+    lease_ids(conn, owner, &heads, now, until)
+}
+
 /// Lease to `owner` until `until` those of deliveries `ids` that are due at `now`, free, and
-/// their group's head (no earlier delivery of their platform and group pending): the push
-/// worker's lease of what this process just enqueued, which reads only these rows (where
-/// [`lease`] searches the whole outbox). A row another instance is leasing is waited for,
-/// then re-checked.
+/// their group's head (no earlier delivery of their platform and group pending), oldest first:
+/// the push worker's lease of what this process just enqueued (and of the heads [`lease`]
+/// found). A row another instance is leasing is waited for, then checked again.
 pub fn lease_ids(
     conn: &mut DbConnection,
     owner: &str,
@@ -255,24 +266,93 @@ pub fn lease_ids(
     Ok(rows)
 }
 
+/// Record a success ([`mark_delivered`]).
+#[derive(Debug, diesel::query_builder::QueryId)]
+struct MarkDelivered {
+    id: i64,
+    owner: String,
+    at: NaiveDateTime,
+}
+
+impl<DB> QueryFragment<DB> for MarkDelivered
+where
+    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text> + HasSqlType<BigInt>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    String: ToSql<Text, DB>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE outbox SET state = ");
+        out.push_bind_param::<Text, _>(DELIVERED)?;
+        out.push_sql(
+            ", attempts = attempts + 1, leased_until = NULL, last_error = NULL, finished_at = ",
+        );
+        out.push_bind_param::<Timestamp, _>(&self.at)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<BigInt, _>(&self.id)?;
+        out.push_sql(" AND lease_owner = ");
+        out.push_bind_param::<Text, _>(&self.owner)?;
+        out.push_sql(" AND state = ");
+        out.push_bind_param::<Text, _>(PENDING)?;
+        Ok(())
+    }
+}
+
+impl<C> RunQueryDsl<C> for MarkDelivered {}
+
 /// Record a success; false when the lease was lost meanwhile (another worker owns the row).
 pub fn mark_delivered(conn: &mut DbConnection, id: i64, owner: &str) -> Result<bool, DbError> {
-    let n = diesel::update(
-        outbox::table
-            .find(id)
-            .filter(outbox::lease_owner.eq(owner))
-            .filter(outbox::state.eq(PENDING)),
-    )
-    .set((
-        outbox::state.eq(DELIVERED),
-        outbox::attempts.eq(outbox::attempts + 1),
-        outbox::finished_at.eq(super::now()),
-        outbox::leased_until.eq(None::<NaiveDateTime>),
-        outbox::last_error.eq(None::<String>),
-    ))
-    .execute(conn)?;
+    let owner = owner.to_string();
+    let at = super::now();
+    let n = MarkDelivered { id, owner, at }.execute(conn)?;
     Ok(n == 1)
 }
+
+/// Lease a group's head if it is due and free ([`lease_next_in_group`]).
+#[derive(Debug, diesel::query_builder::QueryId)]
+struct LeaseHead {
+    platform_id: String,
+    group: String,
+    owner: String,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+}
+
+impl<DB> QueryFragment<DB> for LeaseHead
+where
+    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    String: ToSql<Text, DB>,
+    str: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE outbox SET leased_until = ");
+        out.push_bind_param::<Timestamp, _>(&self.until)?;
+        out.push_sql(", lease_owner = ");
+        out.push_bind_param::<Text, _>(&self.owner)?;
+        out.push_sql(" WHERE id = (SELECT min(h.id) FROM outbox h WHERE h.platform_id = ");
+        out.push_bind_param::<Text, _>(&self.platform_id)?;
+        out.push_sql(" AND h.object_group = ");
+        out.push_bind_param::<Text, _>(&self.group)?;
+        out.push_sql(" AND h.state = ");
+        out.push_bind_param::<Text, _>(PENDING)?;
+        out.push_sql(") AND state = ");
+        out.push_bind_param::<Text, _>(PENDING)?;
+        out.push_sql(" AND next_attempt_at <= ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" AND (leased_until IS NULL OR leased_until < ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(") RETURNING *");
+        Ok(())
+    }
+}
+
+impl Query for LeaseHead {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<C> RunQueryDsl<C> for LeaseHead {}
 
 /// After a delivery of (`platform_id`, `group`) is recorded: lease the group's next PENDING
 /// delivery to `owner` if it is due and free, so the worker that just delivered one sends the
@@ -286,44 +366,15 @@ pub fn lease_next_in_group(
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<Option<Delivery>, DbError> {
-    let head: Option<Delivery> = outbox::table
-        .filter(outbox::platform_id.eq(platform_id))
-        .filter(outbox::object_group.eq(group))
-        .filter(outbox::state.eq(PENDING))
-        .order(outbox::id.asc())
-        .select(Delivery::as_select())
-        .first(conn)
-        .optional()?;
-    let Some(mut d) = head else {
-        return Ok(None);
-    };
-    if d.next_attempt_at > now || d.leased_until.is_some_and(|l| l >= now) {
-        return Ok(None);
+    Ok(LeaseHead {
+        platform_id: platform_id.to_string(),
+        group: group.to_string(),
+        owner: owner.to_string(),
+        now,
+        until,
     }
-    // Taken only if still due and free (another worker may have leased, failed or delivered it
-    // between the read and here); then the row read is the row leased.
-    let taken = diesel::update(
-        outbox::table
-            .find(d.id)
-            .filter(outbox::state.eq(PENDING))
-            .filter(outbox::next_attempt_at.le(now))
-            .filter(
-                outbox::leased_until
-                    .is_null()
-                    .or(outbox::leased_until.lt(now)),
-            ),
-    )
-    .set((
-        outbox::leased_until.eq(Some(until)),
-        outbox::lease_owner.eq(Some(owner)),
-    ))
-    .execute(conn)?;
-    if taken == 0 {
-        return Ok(None);
-    }
-    d.leased_until = Some(until);
-    d.lease_owner = Some(owner.to_string());
-    Ok(Some(d))
+    .get_result(conn)
+    .optional()?)
 }
 
 /// The outcome of [`delivered_then_next`].
@@ -341,9 +392,9 @@ pub struct Recorded {
 /// (the caller may run them outside a transaction: see [`super::Db::write_single`]): the
 /// lease of the next re-checks that it is still pending, due and free.
 ///
-/// (One data-modifying CTE doing both was tried: one round trip instead of three, but
-/// PostgreSQL plans such a statement on every call, 0.6 ms, where the three simple statements
-/// are prepared once per connection; the database spent more CPU per delivery.)
+/// (One data-modifying CTE doing both was tried as a `sql_query`: one round trip instead of
+/// several, but PostgreSQL planned it on every call, 0.6 ms; the database spent more CPU per
+/// delivery.)
 pub fn delivered_then_next(
     conn: &mut DbConnection,
     d: &Delivery,

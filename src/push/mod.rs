@@ -196,7 +196,7 @@ pub fn fan_out(
     conn: &mut DbConnection,
     change: &Change<'_>,
     to: &[Recipient],
-) -> Result<usize, DbError> {
+) -> Result<Vec<i64>, DbError> {
     let body = change.body.map(|b| b.to_string());
     let rows: Vec<NewDelivery> = to
         .iter()
@@ -212,7 +212,7 @@ pub fn fan_out(
             to: None,
         })
         .collect();
-    Ok(outbox::enqueue(conn, &rows)?.len())
+    outbox::enqueue(conn, &rows)
 }
 
 #[cfg(test)]

@@ -23,10 +23,11 @@ use crate::state::AppState;
 
 use super::{EMSP_LIKE, receiver_endpoint};
 
-/// Wakes the worker. A change that names what it enqueued ([`Wakeup::enqueued`], the OCPP
-/// transaction path) has the worker lease exactly those deliveries by id; anything else
-/// ([`Wakeup::notify`]: a retry coming due, an operator's change, a location fan-out) has it
-/// lease from the whole outbox, as it also does every `HUB_OUTBOX_POLL_MS`. The ids are only a
+/// Wakes the worker. A change that names what it enqueued ([`Wakeup::enqueued`]: sessions,
+/// CDRs, locations, tariffs, tokens) has the worker lease exactly those deliveries by id;
+/// anything else ([`Wakeup::notify`]: a retry coming due, a delivery given up, an operator's
+/// retry, a command result) has it lease from the whole outbox, as it also does every
+/// `HUB_OUTBOX_POLL_MS`. The ids are only a
 /// shortcut: a lease re-checks every condition, and what a by-id lease does not take (not yet
 /// its group's head, or no free slot) is taken over by its predecessor's worker or the next
 /// whole-outbox lease.

@@ -71,7 +71,8 @@ impl LocationRef {
 #[derive(Debug, Clone)]
 pub struct Applied {
     pub created: bool,
-    pub deliveries: usize,
+    /// The deliveries enqueued for the eMSPs.
+    pub deliveries: Vec<i64>,
 }
 
 fn unknown_location(r: &LocationRef) -> AppError {
@@ -285,9 +286,7 @@ pub async fn apply(
         })
         .await??;
     state.location_lists.invalidate();
-    if result.deliveries > 0 {
-        state.outbox_wakeup.notify();
-    }
+    state.outbox_wakeup.enqueued(&result.deliveries);
     Ok(result)
 }
 
@@ -327,11 +326,8 @@ pub async fn apply_batch(
         })
         .await?;
     state.location_lists.invalidate();
-    if outcomes
-        .iter()
-        .any(|o| o.as_ref().is_ok_and(|a| a.deliveries > 0))
-    {
-        state.outbox_wakeup.notify();
+    for a in outcomes.iter().flatten() {
+        state.outbox_wakeup.enqueued(&a.deliveries);
     }
     Ok(outcomes)
 }

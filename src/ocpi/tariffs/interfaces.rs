@@ -49,9 +49,7 @@ pub async fn store_tariff(
             Ok((created, n))
         })
         .await?;
-    if n > 0 {
-        state.outbox_wakeup.notify();
-    }
+    state.outbox_wakeup.enqueued(&n);
     Ok(created)
 }
 
@@ -61,7 +59,7 @@ fn enqueue(
     method: &str,
     body: Option<&Value>,
     exclude: Option<&str>,
-) -> Result<usize, DbError> {
+) -> Result<Vec<i64>, DbError> {
     let to = push::recipients(c, "tariffs", EMSP_LIKE, exclude, None)?;
     push::fan_out(
         c,
@@ -174,9 +172,7 @@ pub async fn delete(
             "unknown tariff {cc}/{pid}/{id}"
         ))),
         Some(n) => {
-            if n > 0 {
-                state.outbox_wakeup.notify();
-            }
+            state.outbox_wakeup.enqueued(&n);
             Ok(OcpiResponse::empty())
         }
     }

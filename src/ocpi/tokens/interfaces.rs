@@ -61,7 +61,7 @@ fn row_of(token: &Token, source: Option<String>) -> Result<TokenRow, AppError> {
 }
 
 /// Forward a token to every CPO partner with a tokens Receiver, except its source.
-fn enqueue(c: &mut DbConnection, row: &TokenRow, body: &Value) -> Result<usize, DbError> {
+fn enqueue(c: &mut DbConnection, row: &TokenRow, body: &Value) -> Result<Vec<i64>, DbError> {
     let to = push::recipients(
         c,
         "tokens",
@@ -108,9 +108,7 @@ pub async fn store_token(
             Ok((created, n))
         })
         .await?;
-    if n > 0 {
-        state.outbox_wakeup.notify();
-    }
+    state.outbox_wakeup.enqueued(&n);
     Ok(created)
 }
 
