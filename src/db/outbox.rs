@@ -101,53 +101,31 @@ pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<Vec<i64>
 // it had. So each of them finds its rows by a key (`id`, or `outbox_group_state`'s platform,
 // group and state), never by a partial index or a scan whose cost the statistics decide.
 
-/// The id condition of [`LeaseIds`]: one id (SQLite, which has no arrays) or a list.
+/// Lease a delivery if it is due, free and its group's head ([`lease_ids`]). One id per
+/// statement: with a list of ids PostgreSQL would plan it again for each list's length.
 #[derive(Debug, diesel::query_builder::QueryId)]
-struct OneId(i64);
-
-#[derive(Debug, diesel::query_builder::QueryId)]
-struct AnyId(Vec<i64>);
-
-impl QueryFragment<diesel::sqlite::Sqlite> for OneId {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
-        out.push_sql(" = ");
-        out.push_bind_param::<BigInt, _>(&self.0)
-    }
-}
-
-impl QueryFragment<diesel::pg::Pg> for AnyId {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        out.push_sql(" = ANY(");
-        out.push_bind_param::<diesel::sql_types::Array<BigInt>, _>(&self.0)?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-/// Lease the due, free group heads among some ids ([`lease_ids`]).
-#[derive(Debug, diesel::query_builder::QueryId)]
-struct LeaseIds<P> {
-    ids: P,
+struct LeaseId {
+    id: i64,
     owner: String,
     now: NaiveDateTime,
     until: NaiveDateTime,
 }
 
-impl<DB, P> QueryFragment<DB> for LeaseIds<P>
+impl<DB> QueryFragment<DB> for LeaseId
 where
-    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text>,
+    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text> + HasSqlType<BigInt>,
     NaiveDateTime: ToSql<Timestamp, DB>,
     String: ToSql<Text, DB>,
     str: ToSql<Text, DB>,
-    P: QueryFragment<DB>,
+    i64: ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE outbox SET leased_until = ");
         out.push_bind_param::<Timestamp, _>(&self.until)?;
         out.push_sql(", lease_owner = ");
         out.push_bind_param::<Text, _>(&self.owner)?;
-        out.push_sql(" WHERE outbox.id");
-        self.ids.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE outbox.id = ");
+        out.push_bind_param::<BigInt, _>(&self.id)?;
         out.push_sql(" AND outbox.state = ");
         out.push_bind_param::<Text, _>(PENDING)?;
         out.push_sql(" AND outbox.next_attempt_at <= ");
@@ -165,11 +143,11 @@ where
 }
 
 /// Rows are read by column name ([`Delivery`] is `QueryableByName`).
-impl<P> Query for LeaseIds<P> {
+impl Query for LeaseId {
     type SqlType = diesel::sql_types::Untyped;
 }
 
-impl<P, C> RunQueryDsl<C> for LeaseIds<P> {}
+impl<C> RunQueryDsl<C> for LeaseId {}
 
 /// The ids of the heads of all groups (each group's oldest pending delivery) that are due and
 /// free, oldest first ([`lease`]).
@@ -187,6 +165,9 @@ where
     i64: ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        // Planned on every call (once per poll interval), for the statistics of the moment: a
+        // plan kept for any state would read the whole table.
+        out.unsafe_to_cache_prepared();
         out.push_sql(
             "SELECT o.id FROM outbox o JOIN (SELECT min(id) AS id FROM outbox WHERE state = ",
         );
@@ -236,33 +217,20 @@ pub fn lease_ids(
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<Vec<Delivery>, DbError> {
-    let owner = owner.to_string();
-    let mut rows: Vec<Delivery> = match conn {
-        DbConnection::Pg(_) if ids.is_empty() => Vec::new(),
-        DbConnection::Pg(c) => LeaseIds {
-            ids: AnyId(ids.to_vec()),
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        let owner = owner.to_string();
+        let lease = LeaseId {
+            id,
             owner,
             now,
             until,
-        }
-        .get_results(c)?,
-        DbConnection::Sqlite(c) => {
-            let mut rows = Vec::new();
-            for &id in ids {
-                let ids = OneId(id);
-                let owner = owner.clone();
-                let one = LeaseIds {
-                    ids,
-                    owner,
-                    now,
-                    until,
-                };
-                rows.extend(one.get_results::<Delivery>(c)?);
-            }
-            rows
-        }
-    };
-    rows.sort_by_key(|d| d.id);
+        };
+        rows.extend(lease.get_result::<Delivery>(conn).optional()?);
+    }
     Ok(rows)
 }
 
