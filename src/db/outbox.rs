@@ -149,8 +149,7 @@ impl Query for LeaseId {
 
 impl<C> RunQueryDsl<C> for LeaseId {}
 
-/// The ids of the heads of all groups (each group's oldest pending delivery) that are due and
-/// free, oldest first ([`lease`]).
+/// The due, free group heads ([`due_heads`]).
 #[derive(Debug, diesel::query_builder::QueryId)]
 struct DueHeads {
     now: NaiveDateTime,
@@ -190,11 +189,20 @@ impl Query for DueHeads {
 
 impl<C> RunQueryDsl<C> for DueHeads {}
 
-/// Lease up to `limit` due deliveries for `owner` until `until`, oldest first: the head of each
-/// (platform, group) whose predecessors are all done, when it is due and free. It reads every
-/// pending row once (one aggregate per group, whatever the statistics), then leases the heads
-/// found with [`lease_ids`], which checks them again: of two instances leasing at once, one
-/// takes a head and the other finds it leased.
+/// The ids of up to `limit` group heads (each (platform, group)'s oldest pending delivery) that
+/// are due at `now` and free, oldest first. It reads every pending row once (one aggregate per
+/// group), whatever the statistics say.
+pub fn due_heads(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<i64>, DbError> {
+    Ok(DueHeads { now, limit }.load(conn)?)
+}
+
+/// Lease up to `limit` due deliveries for `owner` until `until`, oldest first: the
+/// [`due_heads`], leased with [`lease_ids`], which checks them again (of two instances leasing
+/// at once, one takes a head and the other finds it leased).
 pub fn lease(
     conn: &mut DbConnection,
     owner: &str,
@@ -202,7 +210,7 @@ pub fn lease(
     until: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<Delivery>, DbError> {
-    let heads: Vec<i64> = DueHeads { now, limit }.load(conn)?;
+    let heads = due_heads(conn, now, limit)?;
     lease_ids(conn, owner, &heads, now, until)
 }
 

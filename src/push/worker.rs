@@ -6,7 +6,7 @@
 //! store-and-forward. Nothing is held in memory that the database does not also hold: a crash
 //! loses nothing, and an expired lease lets any instance take the delivery over.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,14 +23,15 @@ use crate::state::AppState;
 
 use super::{EMSP_LIKE, receiver_endpoint};
 
-/// Wakes the worker. A change that names what it enqueued ([`Wakeup::enqueued`]: sessions,
-/// CDRs, locations, tariffs, tokens) has the worker lease exactly those deliveries by id;
-/// anything else ([`Wakeup::notify`]: a retry coming due, a delivery given up, an operator's
-/// retry, a command result) has it lease from the whole outbox, as it also does every
-/// `HUB_OUTBOX_POLL_MS`. The ids are only a
-/// shortcut: a lease re-checks every condition, and what a by-id lease does not take (not yet
-/// its group's head, or no free slot) is taken over by its predecessor's worker or the next
-/// whole-outbox lease.
+/// Wakes the worker and tells it what to lease. A change that names what it enqueued
+/// ([`Wakeup::enqueued`]: sessions, CDRs, locations, tariffs, tokens) queues those ids, which
+/// the worker leases one by one as slots come free. Anything else ([`Wakeup::notify`]: a retry
+/// coming due, a delivery given up, an operator's retry, a command result) has it search the
+/// whole outbox for due group heads, as it also does every `HUB_OUTBOX_POLL_MS`; the heads
+/// found are queued the same way, up to [`SCAN_BATCH`] per search (one more search when the
+/// queue has run dry if there were more). The ids are only a shortcut: a lease checks every
+/// condition again, and what a lease by id does not take (not yet its group's head) is taken
+/// over by its predecessor's worker or by a later search.
 #[derive(Default)]
 pub struct Wakeup {
     notify: Notify,
@@ -39,16 +40,22 @@ pub struct Wakeup {
 
 #[derive(Default)]
 struct Pending {
-    /// Committed deliveries to lease by id, oldest first.
-    ids: Vec<i64>,
-    /// Lease from the whole outbox next.
+    /// Deliveries to lease by id.
+    ids: VecDeque<i64>,
+    /// Search the whole outbox next.
     scan: bool,
+    /// The last search found a full batch: search again once `ids` is empty.
+    more: bool,
 }
 
-/// More ids than this waiting: they are dropped for one whole-outbox lease.
+/// More ids than this waiting: they are dropped for one search of the whole outbox.
 const MAX_WAITING_IDS: usize = 10_000;
+/// At most this many group heads per search of the whole outbox (a search reads every
+/// pending row; the heads it finds are then leased one by one, by key).
+pub const SCAN_BATCH: i64 = 1_000;
 
-/// What the worker leases next.
+/// What the worker does next.
+#[derive(Debug, PartialEq)]
 enum Next {
     Scan,
     Ids(Vec<i64>),
@@ -56,7 +63,7 @@ enum Next {
 }
 
 impl Wakeup {
-    /// Something may have become due that the worker cannot name: lease from the whole outbox.
+    /// Something may have become due that the worker cannot name: search the whole outbox.
     pub fn notify(&self) {
         self.pending().scan = true;
         self.notify.notify_one();
@@ -67,16 +74,24 @@ impl Wakeup {
         if ids.is_empty() {
             return;
         }
-        {
-            let mut p = self.pending();
-            if p.ids.len() + ids.len() > MAX_WAITING_IDS {
-                p.ids.clear();
-                p.scan = true;
-            } else {
-                p.ids.extend_from_slice(ids);
-            }
-        }
+        self.queue(ids);
         self.notify.notify_one();
+    }
+
+    fn queue(&self, ids: &[i64]) {
+        let mut p = self.pending();
+        if p.ids.len() + ids.len() > MAX_WAITING_IDS {
+            p.ids.clear();
+            p.scan = true;
+        } else {
+            p.ids.extend(ids);
+        }
+    }
+
+    /// A search found the due heads `ids`; `full` when it found as many as it could take.
+    fn found(&self, ids: &[i64], full: bool) {
+        self.queue(ids);
+        self.pending().more |= full;
     }
 
     /// A delivery slot came free: what waited for one can go.
@@ -88,17 +103,21 @@ impl Wakeup {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What to lease with `free` slots: the whole outbox when asked for or `scan_due` (which
-    /// also covers the waiting ids), else up to `free` waiting ids.
+    /// What to do with `free` slots: search when asked for or `scan_due`, else lease up to
+    /// `free` queued ids, else search again if the last search left more.
     fn next(&self, free: usize, scan_due: bool) -> Next {
         let mut p = self.pending();
         if p.scan || scan_due {
             p.scan = false;
-            p.ids.clear();
+            p.more = false;
             return Next::Scan;
         }
         if p.ids.is_empty() {
-            return Next::Nothing;
+            return if std::mem::take(&mut p.more) {
+                Next::Scan
+            } else {
+                Next::Nothing
+            };
         }
         let n = free.min(p.ids.len());
         Next::Ids(p.ids.drain(..n).collect())
@@ -169,14 +188,21 @@ pub async fn run(state: web::Data<AppState>) {
             }
             Next::Scan => {
                 last_scan = Some(Instant::now());
-                let rows = lease(&state, &db, &owner, None, free as i64).await;
-                if rows.as_ref().is_ok_and(|r| r.len() >= free) {
-                    // As many as asked for: more may be due.
-                    wakeup.pending().scan = true;
+                let now = crate::db::now();
+                match db
+                    .read(move |c| outbox::due_heads(c, now, SCAN_BATCH))
+                    .await
+                {
+                    Ok(heads) => wakeup.found(&heads, heads.len() as i64 >= SCAN_BATCH),
+                    Err(e) => {
+                        tracing::error!(error = %e, "push worker cannot search the outbox");
+                        tokio::time::sleep(poll).await;
+                        wakeup.pending().scan = true;
+                    }
                 }
-                rows
+                continue;
             }
-            Next::Ids(ids) => lease(&state, &db, &owner, Some(ids), free as i64).await,
+            Next::Ids(ids) => lease(&state, &db, &owner, ids).await,
         };
         let rows = match leased {
             Ok(rows) => rows,
@@ -246,22 +272,18 @@ impl Partners {
     }
 }
 
-/// Lease up to `limit` due deliveries from the whole outbox, or those of `ids` that are due.
+/// Lease those of `ids` that are due, free and their group's head.
 async fn lease(
     state: &AppState,
     db: &Db,
     owner: &str,
-    ids: Option<Vec<i64>>,
-    limit: i64,
+    ids: Vec<i64>,
 ) -> Result<Vec<Delivery>, DbError> {
     let now = crate::db::now();
     let until = now + chrono::Duration::seconds(state.settings.outbox_lease_secs as i64);
     let owner = owner.to_string();
-    db.write_single(move |c| match ids {
-        Some(ids) => outbox::lease_ids(c, &owner, &ids, now, until),
-        None => outbox::lease(c, &owner, now, until, limit),
-    })
-    .await
+    db.write_single(move |c| outbox::lease_ids(c, &owner, &ids, now, until))
+        .await
 }
 
 /// Send one delivery and record what happened; returns the next delivery of its group when
@@ -478,40 +500,40 @@ async fn send(
 mod tests {
     use super::*;
 
-    fn ids(n: Next) -> Option<Vec<i64>> {
-        match n {
-            Next::Ids(ids) => Some(ids),
-            _ => None,
-        }
-    }
-
     #[test]
-    fn enqueued_ids_are_handed_out_per_free_slot_and_a_scan_covers_them() {
+    fn queued_ids_go_out_per_free_slot_and_a_full_search_is_followed_by_another() {
         let w = Wakeup::default();
-        assert!(matches!(w.next(4, false), Next::Nothing));
-        assert!(matches!(w.next(4, true), Next::Scan));
+        assert_eq!(w.next(4, false), Next::Nothing);
+        assert_eq!(w.next(4, true), Next::Scan);
         w.enqueued(&[]);
-        assert!(matches!(w.next(4, false), Next::Nothing));
+        assert_eq!(w.next(4, false), Next::Nothing);
         w.enqueued(&[1, 2, 3]);
         w.enqueued(&[4]);
-        // Oldest first, no more than the free slots.
-        assert_eq!(ids(w.next(3, false)), Some(vec![1, 2, 3]));
-        assert_eq!(ids(w.next(3, false)), Some(vec![4]));
-        assert!(matches!(w.next(3, false), Next::Nothing));
-        // A scan (asked for, or due) takes the place of the waiting ids.
+        // In order, no more than the free slots.
+        assert_eq!(w.next(3, false), Next::Ids(vec![1, 2, 3]));
+        assert_eq!(w.next(3, false), Next::Ids(vec![4]));
+        assert_eq!(w.next(3, false), Next::Nothing);
+        // A search (asked for, or due) comes first; the queue is kept.
         w.enqueued(&[5]);
         w.notify();
-        assert!(matches!(w.next(3, false), Next::Scan));
-        assert!(matches!(w.next(3, false), Next::Nothing));
-        w.enqueued(&[6]);
-        assert!(matches!(w.next(3, true), Next::Scan));
-        assert!(matches!(w.next(3, false), Next::Nothing));
-        // Too many waiting: one scan instead.
+        assert_eq!(w.next(3, false), Next::Scan);
+        assert_eq!(w.next(3, false), Next::Ids(vec![5]));
+        // What a search found is queued; a full batch means one more search once it is done.
+        w.found(&[6, 7], true);
+        w.enqueued(&[8]);
+        assert_eq!(w.next(2, false), Next::Ids(vec![6, 7]));
+        assert_eq!(w.next(2, false), Next::Ids(vec![8]));
+        assert_eq!(w.next(2, false), Next::Scan);
+        assert_eq!(w.next(2, false), Next::Nothing);
+        w.found(&[9], false);
+        assert_eq!(w.next(2, false), Next::Ids(vec![9]));
+        assert_eq!(w.next(2, false), Next::Nothing);
+        // Too many waiting: one search instead.
         let many: Vec<i64> = (0..MAX_WAITING_IDS as i64).collect();
         w.enqueued(&many);
-        w.enqueued(&[7]);
-        assert!(matches!(w.next(3, false), Next::Scan));
-        assert!(matches!(w.next(3, false), Next::Nothing));
+        w.enqueued(&[10]);
+        assert_eq!(w.next(3, false), Next::Scan);
+        assert_eq!(w.next(3, false), Next::Nothing);
     }
 
     #[test]
