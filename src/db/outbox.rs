@@ -132,12 +132,14 @@ where
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" AND (outbox.leased_until IS NULL OR outbox.leased_until < ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
+        // Its group's head. Ordered by the whole `outbox_group_state` key: no other index
+        // gives that order, so no plan walks another one (e.g. the primary key) with a filter.
         out.push_sql(
-            ") AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.platform_id = outbox.platform_id \
+            ") AND outbox.id = (SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
              AND e.object_group = outbox.object_group AND e.state = ",
         );
         out.push_bind_param::<Text, _>(PENDING)?;
-        out.push_sql(" AND e.id < outbox.id) RETURNING *");
+        out.push_sql(" ORDER BY e.platform_id, e.object_group, e.state, e.id LIMIT 1) RETURNING *");
         Ok(())
     }
 }
@@ -307,13 +309,16 @@ where
         out.push_bind_param::<Timestamp, _>(&self.until)?;
         out.push_sql(", lease_owner = ");
         out.push_bind_param::<Text, _>(&self.owner)?;
-        out.push_sql(" WHERE id = (SELECT min(h.id) FROM outbox h WHERE h.platform_id = ");
+        // The group's head, found as in `LeaseId`.
+        out.push_sql(" WHERE id = (SELECT h.id FROM outbox h WHERE h.platform_id = ");
         out.push_bind_param::<Text, _>(&self.platform_id)?;
         out.push_sql(" AND h.object_group = ");
         out.push_bind_param::<Text, _>(&self.group)?;
         out.push_sql(" AND h.state = ");
         out.push_bind_param::<Text, _>(PENDING)?;
-        out.push_sql(") AND state = ");
+        out.push_sql(
+            " ORDER BY h.platform_id, h.object_group, h.state, h.id LIMIT 1) AND state = ",
+        );
         out.push_bind_param::<Text, _>(PENDING)?;
         out.push_sql(" AND next_attempt_at <= ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
