@@ -273,89 +273,42 @@ where
         out.push_bind_param::<Text, _>(&self.owner)?;
         out.push_sql(" AND state = ");
         out.push_bind_param::<Text, _>(PENDING)?;
+        // The group's next pending delivery, found as in `LeaseId`.
+        out.push_sql(
+            " RETURNING (SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
+             AND e.object_group = outbox.object_group AND e.state = ",
+        );
+        out.push_bind_param::<Text, _>(PENDING)?;
+        out.push_sql(
+            " AND e.id > outbox.id ORDER BY e.platform_id, e.object_group, e.state, e.id LIMIT 1)",
+        );
         Ok(())
     }
+}
+
+impl Query for MarkDelivered {
+    type SqlType = diesel::sql_types::Nullable<BigInt>;
 }
 
 impl<C> RunQueryDsl<C> for MarkDelivered {}
 
-/// Record a success; false when the lease was lost meanwhile (another worker owns the row).
-pub fn mark_delivered(conn: &mut DbConnection, id: i64, owner: &str) -> Result<bool, DbError> {
+/// Record a success. `None` when the lease was lost meanwhile (another worker owns the row),
+/// else the id of the next pending delivery of its group, if there is one.
+fn record_delivered(
+    conn: &mut DbConnection,
+    id: i64,
+    owner: &str,
+) -> Result<Option<Option<i64>>, DbError> {
     let owner = owner.to_string();
     let at = super::now();
-    let n = MarkDelivered { id, owner, at }.execute(conn)?;
-    Ok(n == 1)
+    Ok(MarkDelivered { id, owner, at }
+        .get_result::<Option<i64>>(conn)
+        .optional()?)
 }
 
-/// Lease a group's head if it is due and free ([`lease_next_in_group`]).
-#[derive(Debug, diesel::query_builder::QueryId)]
-struct LeaseHead {
-    platform_id: String,
-    group: String,
-    owner: String,
-    now: NaiveDateTime,
-    until: NaiveDateTime,
-}
-
-impl<DB> QueryFragment<DB> for LeaseHead
-where
-    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text>,
-    NaiveDateTime: ToSql<Timestamp, DB>,
-    String: ToSql<Text, DB>,
-    str: ToSql<Text, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("UPDATE outbox SET leased_until = ");
-        out.push_bind_param::<Timestamp, _>(&self.until)?;
-        out.push_sql(", lease_owner = ");
-        out.push_bind_param::<Text, _>(&self.owner)?;
-        // The group's head, found as in `LeaseId`.
-        out.push_sql(" WHERE id = (SELECT h.id FROM outbox h WHERE h.platform_id = ");
-        out.push_bind_param::<Text, _>(&self.platform_id)?;
-        out.push_sql(" AND h.object_group = ");
-        out.push_bind_param::<Text, _>(&self.group)?;
-        out.push_sql(" AND h.state = ");
-        out.push_bind_param::<Text, _>(PENDING)?;
-        out.push_sql(
-            " ORDER BY h.platform_id, h.object_group, h.state, h.id LIMIT 1) AND state = ",
-        );
-        out.push_bind_param::<Text, _>(PENDING)?;
-        out.push_sql(" AND next_attempt_at <= ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(" AND (leased_until IS NULL OR leased_until < ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(") RETURNING *");
-        Ok(())
-    }
-}
-
-impl Query for LeaseHead {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl<C> RunQueryDsl<C> for LeaseHead {}
-
-/// After a delivery of (`platform_id`, `group`) is recorded: lease the group's next PENDING
-/// delivery to `owner` if it is due and free, so the worker that just delivered one sends the
-/// next at once (a session's PATCH, then its CDR) instead of waiting for a wake-up and a lease
-/// of the whole queue. `None` when there is none, it is not due, or another worker holds it.
-pub fn lease_next_in_group(
-    conn: &mut DbConnection,
-    owner: &str,
-    platform_id: &str,
-    group: &str,
-    now: NaiveDateTime,
-    until: NaiveDateTime,
-) -> Result<Option<Delivery>, DbError> {
-    Ok(LeaseHead {
-        platform_id: platform_id.to_string(),
-        group: group.to_string(),
-        owner: owner.to_string(),
-        now,
-        until,
-    }
-    .get_result(conn)
-    .optional()?)
+/// Record a success; false when the lease was lost meanwhile (another worker owns the row).
+pub fn mark_delivered(conn: &mut DbConnection, id: i64, owner: &str) -> Result<bool, DbError> {
+    Ok(record_delivered(conn, id, owner)?.is_some())
 }
 
 /// The outcome of [`delivered_then_next`].
@@ -368,10 +321,12 @@ pub struct Recorded {
 }
 
 /// Record the success of delivery `d` held by `owner` ([`mark_delivered`]) and, when it was
-/// recorded, lease the next delivery of its (platform, group) to `owner` until `until` if that
-/// one is due at `now` and free ([`lease_next_in_group`]). Each statement is safe on its own
-/// (the caller may run them outside a transaction: see [`super::Db::write_single`]): the
-/// lease of the next re-checks that it is still pending, due and free.
+/// recorded and its (platform, group) has a next pending delivery, lease that one to `owner`
+/// until `until` if it is due at `now`, free and the group's head ([`lease_ids`]): the worker
+/// that just delivered one sends the next at once (a session's PATCH, then its CDR) instead of
+/// waiting for a wake-up. One statement when there is no next (the usual case: a session's
+/// next change has not happened yet), two otherwise. Each is safe on its own (the caller may
+/// run them outside a transaction: see [`super::Db::write_single`]).
 ///
 /// (One data-modifying CTE doing both was tried as a `sql_query`: one round trip instead of
 /// several, but PostgreSQL planned it on every call, 0.6 ms; the database spent more CPU per
@@ -383,13 +338,16 @@ pub fn delivered_then_next(
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<Recorded, DbError> {
-    if !mark_delivered(conn, d.id, owner)? {
+    let Some(next_id) = record_delivered(conn, d.id, owner)? else {
         return Ok(Recorded {
             recorded: false,
             next: None,
         });
-    }
-    let next = lease_next_in_group(conn, owner, &d.platform_id, &d.object_group, now, until)?;
+    };
+    let next = match next_id {
+        Some(id) => lease_ids(conn, owner, &[id], now, until)?.pop(),
+        None => None,
+    };
     Ok(Recorded {
         recorded: true,
         next,
@@ -497,66 +455,4 @@ pub fn counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, DbError> {
         .group_by(outbox::state)
         .select((outbox::state, diesel::dsl::count_star()))
         .load(conn)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(group: &str, path: &str) -> NewDelivery {
-        NewDelivery {
-            platform_id: "P1".into(),
-            module: "sessions".into(),
-            object_group: group.into(),
-            method: "PATCH".into(),
-            path: path.into(),
-            body: None,
-            from_country_code: "NL".into(),
-            from_party_id: "HUB".into(),
-            to: None,
-        }
-    }
-
-    #[test]
-    fn the_next_of_a_group_is_handed_over_only_when_due_and_free() {
-        let (_dir, db) = crate::db::temp_sqlite();
-        let mut c = db.get().unwrap();
-        let c = &mut *c;
-        enqueue(c, &[row("G", "/1"), row("H", "/other"), row("G", "/2")]).unwrap();
-        enqueue(c, &[row("G", "/3")]).unwrap();
-        let now = super::super::now();
-        let until = now + chrono::Duration::seconds(60);
-        let next = |c: &mut DbConnection, owner: &str| {
-            lease_next_in_group(c, owner, "P1", "G", now, until)
-                .unwrap()
-                .map(|d| d.path)
-        };
-        // The group's head, leased to the caller; another worker then finds it taken.
-        assert_eq!(next(c, "A").as_deref(), Some("/1"));
-        assert_eq!(next(c, "B"), None);
-        // Delivered: the next one of the same group (not the other group's) follows.
-        let first = list(c, Some(PENDING), None, 10).unwrap();
-        let first = first.iter().find(|d| d.path == "/1").unwrap().id;
-        assert!(mark_delivered(c, first, "A").unwrap());
-        assert_eq!(next(c, "A").as_deref(), Some("/2"));
-        // A head that waits for its back-off is not handed over.
-        let second = list(c, Some(PENDING), None, 10).unwrap();
-        let second = second.iter().find(|d| d.path == "/2").unwrap().id;
-        mark_failed(
-            c,
-            second,
-            "A",
-            "HTTP 500",
-            Some(now + chrono::Duration::seconds(30)),
-            DEAD,
-        )
-        .unwrap();
-        assert_eq!(next(c, "A"), None);
-        // Nothing pending in a group: nothing.
-        assert!(
-            lease_next_in_group(c, "A", "P1", "NONE", now, until)
-                .unwrap()
-                .is_none()
-        );
-    }
 }
