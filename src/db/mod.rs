@@ -68,19 +68,30 @@ impl DbError {
     }
 }
 
+/// Settings of every new connection: SQLite's pragmas; on PostgreSQL, for a pool whose
+/// statements all find their rows by key, no sequential scans ([`Db::dedicated_by_key`]).
 #[derive(Debug)]
-struct SqlitePragmas;
+struct SessionSettings {
+    no_seqscan: bool,
+}
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        if let DbConnection::Sqlite(c) = conn {
-            // journal_mode=WAL is persistent: set once in `Db::connect`, before the pool opens
-            // several connections at once (switching it needs an exclusive lock).
-            c.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON;",
-            )
-            .map_err(diesel::r2d2::Error::QueryError)?;
+        match conn {
+            DbConnection::Sqlite(c) => {
+                // journal_mode=WAL is persistent: set once in `Db::connect`, before the pool
+                // opens several connections at once (switching it needs an exclusive lock).
+                c.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+            }
+            DbConnection::Pg(c) if self.no_seqscan => {
+                c.batch_execute("SET enable_seqscan = off")
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+            }
+            DbConnection::Pg(_) => {}
         }
         Ok(())
     }
@@ -135,7 +146,7 @@ impl Db {
         Ok(Pool::builder()
             .max_size(size)
             .connection_timeout(std::time::Duration::from_secs(10))
-            .connection_customizer(Box::new(SqlitePragmas))
+            .connection_customizer(Box::new(SessionSettings { no_seqscan: false }))
             .build(manager)?)
     }
 
@@ -144,6 +155,20 @@ impl Db {
     /// request handlers for a connection. SQLite writes still take the shared one-writer lock.
     /// An in-memory SQLite database is per connection: it keeps the shared pool.
     pub fn dedicated(&self, size: u32) -> Self {
+        self.dedicated_with(size, false)
+    }
+
+    /// [`Db::dedicated`] for a worker whose statements all find their rows by key (the push
+    /// worker): PostgreSQL plans no sequential scan on its connections. A plan PostgreSQL keeps
+    /// for a prepared statement may have been made while the table was nearly empty, where a
+    /// scan is cheapest; it would stay a scan of the whole table as the table grows, until
+    /// the next `ANALYZE` (measured: the lease by id at 1.7 ms instead of 0.1 ms after 13,000
+    /// deliveries had been enqueued into a fresh database).
+    pub fn dedicated_by_key(&self, size: u32) -> Self {
+        self.dedicated_with(size, true)
+    }
+
+    fn dedicated_with(&self, size: u32, no_seqscan: bool) -> Self {
         if self.backend == Backend::Sqlite && self.conn_url == ":memory:" {
             return self.clone();
         }
@@ -155,7 +180,7 @@ impl Db {
             // its writer retries) and the pool replaces it.
             .test_on_check_out(false)
             .connection_timeout(std::time::Duration::from_secs(10))
-            .connection_customizer(Box::new(SqlitePragmas))
+            .connection_customizer(Box::new(SessionSettings { no_seqscan }))
             .build_unchecked(manager);
         Self {
             pool,

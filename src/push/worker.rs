@@ -162,7 +162,7 @@ pub async fn run(state: web::Data<AppState>) {
     let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let slots = Arc::new(Semaphore::new(state.settings.outbox_concurrency as usize));
     // Connections of its own: request handlers and the OCPP gateway cannot starve delivery.
-    let db = state.db.dedicated(WORKER_CONNECTIONS);
+    let db = state.db.dedicated_by_key(WORKER_CONNECTIONS);
     let partners = Arc::new(Partners::default());
     let poll = Duration::from_millis(state.settings.outbox_poll_ms);
     tracing::info!(worker = %owner, "push worker started");
