@@ -124,11 +124,14 @@ where
         out.push_bind_param::<Timestamp, _>(&self.until)?;
         out.push_sql(", lease_owner = ");
         out.push_bind_param::<Text, _>(&self.owner)?;
+        // Found by its id. Its state is tested as `(… = …) IS TRUE`, which no index can serve:
+        // a plan made while the table was nearly empty would otherwise walk `outbox_due`
+        // (state first) with a filter on the id.
         out.push_sql(" WHERE outbox.id = ");
         out.push_bind_param::<BigInt, _>(&self.id)?;
-        out.push_sql(" AND outbox.state = ");
+        out.push_sql(" AND (outbox.state = ");
         out.push_bind_param::<Text, _>(PENDING)?;
-        out.push_sql(" AND outbox.next_attempt_at <= ");
+        out.push_sql(") IS TRUE AND outbox.next_attempt_at <= ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" AND (outbox.leased_until IS NULL OR outbox.leased_until < ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
@@ -271,11 +274,12 @@ where
         out.push_bind_param::<BigInt, _>(&self.id)?;
         out.push_sql(" AND lease_owner = ");
         out.push_bind_param::<Text, _>(&self.owner)?;
-        out.push_sql(" AND state = ");
+        // By id only, as in `LeaseId`.
+        out.push_sql(" AND (state = ");
         out.push_bind_param::<Text, _>(PENDING)?;
         // The group's next pending delivery, found as in `LeaseId`.
         out.push_sql(
-            " RETURNING (SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
+            ") IS TRUE RETURNING (SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
              AND e.object_group = outbox.object_group AND e.state = ",
         );
         out.push_bind_param::<Text, _>(PENDING)?;
