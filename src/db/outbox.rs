@@ -135,16 +135,30 @@ where
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" AND (outbox.leased_until IS NULL OR outbox.leased_until < ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
-        // Its group's head. Ordered by the whole `outbox_group_state` key: no other index
-        // gives that order, so no plan walks another one (e.g. the primary key) with a filter.
-        out.push_sql(
-            ") AND outbox.id = (SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
-             AND e.object_group = outbox.object_group AND e.state = ",
-        );
-        out.push_bind_param::<Text, _>(PENDING)?;
-        out.push_sql(" ORDER BY e.platform_id, e.object_group, e.state, e.id LIMIT 1) RETURNING *");
+        // Its group's head.
+        out.push_sql(") AND outbox.id = ");
+        first_pending_of_group(out.reborrow(), "")?;
+        out.push_sql(" RETURNING *");
         Ok(())
     }
+}
+
+/// `(SELECT …)`: the id of the first pending delivery of the `outbox` row's platform and group
+/// (with `condition` on it, as `e`). Ordered by the whole `outbox_group_state` key, which no
+/// other index gives, so no plan walks another index (e.g. the primary key) with a filter.
+fn first_pending_of_group<DB>(mut out: AstPass<'_, '_, DB>, condition: &str) -> QueryResult<()>
+where
+    DB: Backend + HasSqlType<Text>,
+    str: ToSql<Text, DB>,
+{
+    out.push_sql(
+        "(SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
+         AND e.object_group = outbox.object_group AND e.state = ",
+    );
+    out.push_bind_param::<Text, _>(PENDING)?;
+    out.push_sql(condition);
+    out.push_sql(" ORDER BY e.platform_id, e.object_group, e.state, e.id LIMIT 1)");
+    Ok(())
 }
 
 /// Rows are read by column name ([`Delivery`] is `QueryableByName`).
@@ -205,24 +219,11 @@ pub fn due_heads(
     Ok(DueHeads { now, limit }.load(conn)?)
 }
 
-/// Lease up to `limit` due deliveries for `owner` until `until`, oldest first: the
-/// [`due_heads`], leased with [`lease_ids`], which checks them again (of two instances leasing
-/// at once, one takes a head and the other finds it leased).
-pub fn lease(
-    conn: &mut DbConnection,
-    owner: &str,
-    now: NaiveDateTime,
-    until: NaiveDateTime,
-    limit: i64,
-) -> Result<Vec<Delivery>, DbError> {
-    let heads = due_heads(conn, now, limit)?;
-    lease_ids(conn, owner, &heads, now, until)
-}
-
 /// Lease to `owner` until `until` those of deliveries `ids` that are due at `now`, free, and
 /// their group's head (no earlier delivery of their platform and group pending), oldest first:
-/// the push worker's lease of what this process just enqueued (and of the heads [`lease`]
-/// found). A row another instance is leasing is waited for, then checked again.
+/// the push worker's lease of what this process just enqueued and of the [`due_heads`] it
+/// found. Of two instances leasing one row at once, one takes it; the other waits for the row
+/// lock, then finds it leased.
 pub fn lease_ids(
     conn: &mut DbConnection,
     owner: &str,
@@ -277,16 +278,9 @@ where
         // By id only, as in `LeaseId`.
         out.push_sql(" AND (state = ");
         out.push_bind_param::<Text, _>(PENDING)?;
-        // The group's next pending delivery, found as in `LeaseId`.
-        out.push_sql(
-            ") IS TRUE RETURNING (SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
-             AND e.object_group = outbox.object_group AND e.state = ",
-        );
-        out.push_bind_param::<Text, _>(PENDING)?;
-        out.push_sql(
-            " AND e.id > outbox.id ORDER BY e.platform_id, e.object_group, e.state, e.id LIMIT 1)",
-        );
-        Ok(())
+        // The group's next pending delivery.
+        out.push_sql(") IS TRUE RETURNING ");
+        first_pending_of_group(out.reborrow(), " AND e.id > outbox.id")
     }
 }
 

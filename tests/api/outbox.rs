@@ -434,7 +434,8 @@ fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
             .unwrap()
     };
     // Worker A leases the heads of G and H.
-    let leased = outbox::lease(c, "A", now, until, 10).unwrap();
+    let heads = outbox::due_heads(c, now, 10).unwrap();
+    let leased = outbox::lease_ids(c, "A", &heads, now, until).unwrap();
     let paths: Vec<&str> = leased.iter().map(|d| d.path.as_str()).collect();
     assert_eq!(paths, ["/1", "/h"]);
 
