@@ -52,7 +52,7 @@ struct Pending {
 const MAX_WAITING_IDS: usize = 10_000;
 /// At most this many group heads per search of the whole outbox (a search reads every
 /// pending row; the heads it finds are then leased one by one, by key).
-pub const SCAN_BATCH: i64 = 1_000;
+const SCAN_BATCH: i64 = 1_000;
 
 /// What the worker does next.
 #[derive(Debug, PartialEq)]
