@@ -388,20 +388,17 @@ async fn two_instances_on_one_database_never_deliver_a_row_twice() {
     assert!(got.values().all(|c| *c == 1), "{got:?}");
 }
 
-/// The worker's "record the success and take the group's next" step, directly on the test
-/// database (SQLite, or PostgreSQL where its statements run without a transaction): the next
-/// is handed over only when it is the group's head, due and free, and only to a worker that
-/// still held the lease.
-#[test]
-fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
-    use diesel::prelude::*;
-    use ocpi_hub::db::outbox::{self, Delivery, NewDelivery, PENDING};
-    use ocpi_hub::db::schema;
-
-    let dir = tempfile::tempdir().unwrap();
+/// A migrated test database (SQLite in `dir`, or a fresh PostgreSQL database) with one
+/// connection, for the outbox statements called directly.
+fn migrated_db(dir: &tempfile::TempDir) -> ocpi_hub::db::Db {
     let db = ocpi_hub::db::Db::connect(&crate::support::fresh_database_url(dir.path()), 1).unwrap();
     ocpi_hub::db::migrations::run(&db).unwrap();
-    let row = |group: &str, path: &str| NewDelivery {
+    db
+}
+
+/// A session PATCH to platform `P1` in delivery group `group`.
+fn row(group: &str, path: &str) -> ocpi_hub::db::outbox::NewDelivery {
+    ocpi_hub::db::outbox::NewDelivery {
         platform_id: "P1".into(),
         module: "sessions".into(),
         object_group: group.into(),
@@ -411,7 +408,21 @@ fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
         from_country_code: "NL".into(),
         from_party_id: "HUB".into(),
         to: None,
-    };
+    }
+}
+
+/// The worker's "record the success and take the group's next" step, directly on the test
+/// database (SQLite, or PostgreSQL where its statements run without a transaction): the next
+/// is handed over only when it is the group's head, due and free, and only to a worker that
+/// still held the lease.
+#[test]
+fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
+    use diesel::prelude::*;
+    use ocpi_hub::db::outbox::{self, Delivery, PENDING};
+    use ocpi_hub::db::schema;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = migrated_db(&dir);
     let mut c = db.get().unwrap();
     let c = &mut *c;
     outbox::enqueue(
@@ -481,23 +492,11 @@ fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
 #[test]
 fn leasing_by_id_takes_only_due_free_group_heads() {
     use diesel::prelude::*;
-    use ocpi_hub::db::outbox::{self, NewDelivery};
+    use ocpi_hub::db::outbox;
     use ocpi_hub::db::schema;
 
     let dir = tempfile::tempdir().unwrap();
-    let db = ocpi_hub::db::Db::connect(&crate::support::fresh_database_url(dir.path()), 1).unwrap();
-    ocpi_hub::db::migrations::run(&db).unwrap();
-    let row = |group: &str, path: &str| NewDelivery {
-        platform_id: "P1".into(),
-        module: "sessions".into(),
-        object_group: group.into(),
-        method: "PATCH".into(),
-        path: path.into(),
-        body: None,
-        from_country_code: "NL".into(),
-        from_party_id: "HUB".into(),
-        to: None,
-    };
+    let db = migrated_db(&dir);
     let mut c = db.get().unwrap();
     let c = &mut *c;
     let ids = outbox::enqueue(
