@@ -2,11 +2,9 @@
 //! causes them, leased by workers, FIFO per (platform, object group).
 
 use chrono::NaiveDateTime;
-use diesel::backend::Backend;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Text, Timestamp};
+use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::schema::outbox;
 use super::{DbConnection, DbError};
@@ -101,6 +99,10 @@ pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<Vec<i64>
 // it had. So each of them finds its rows by a key (`id`, or `outbox_group_state`'s platform,
 // group and state), never by a partial index or a scan whose cost the statistics decide.
 
+/// The backend of [`DbConnection`] (either database), which the statements below are written
+/// for: their SQL is the same on both.
+type Sql = <DbConnection as diesel::Connection>::Backend;
+
 /// Lease a delivery if it is due, free and its group's head ([`lease_ids`]). One id per
 /// statement: with a list of ids PostgreSQL would plan it again for each list's length.
 #[derive(Debug, diesel::query_builder::QueryId)]
@@ -111,15 +113,8 @@ struct LeaseId {
     until: NaiveDateTime,
 }
 
-impl<DB> QueryFragment<DB> for LeaseId
-where
-    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text> + HasSqlType<BigInt>,
-    NaiveDateTime: ToSql<Timestamp, DB>,
-    String: ToSql<Text, DB>,
-    str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+impl QueryFragment<Sql> for LeaseId {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sql>) -> QueryResult<()> {
         out.push_sql("UPDATE outbox SET leased_until = ");
         out.push_bind_param::<Timestamp, _>(&self.until)?;
         out.push_sql(", lease_owner = ");
@@ -146,11 +141,7 @@ where
 /// `(SELECT …)`: the id of the first pending delivery of the `outbox` row's platform and group
 /// (with `condition` on it, as `e`). Ordered by the whole `outbox_group_state` key, which no
 /// other index gives, so no plan walks another index (e.g. the primary key) with a filter.
-fn first_pending_of_group<DB>(mut out: AstPass<'_, '_, DB>, condition: &str) -> QueryResult<()>
-where
-    DB: Backend + HasSqlType<Text>,
-    str: ToSql<Text, DB>,
-{
+fn first_pending_of_group(mut out: AstPass<'_, '_, Sql>, condition: &str) -> QueryResult<()> {
     out.push_sql(
         "(SELECT e.id FROM outbox e WHERE e.platform_id = outbox.platform_id \
          AND e.object_group = outbox.object_group AND e.state = ",
@@ -175,14 +166,8 @@ struct DueHeads {
     limit: i64,
 }
 
-impl<DB> QueryFragment<DB> for DueHeads
-where
-    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text> + HasSqlType<BigInt>,
-    NaiveDateTime: ToSql<Timestamp, DB>,
-    str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+impl QueryFragment<Sql> for DueHeads {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sql>) -> QueryResult<()> {
         // Planned on every call (once per poll interval), for the statistics of the moment: a
         // plan kept for any state would read the whole table.
         out.unsafe_to_cache_prepared();
@@ -256,15 +241,8 @@ struct MarkDelivered {
     at: NaiveDateTime,
 }
 
-impl<DB> QueryFragment<DB> for MarkDelivered
-where
-    DB: Backend + HasSqlType<Timestamp> + HasSqlType<Text> + HasSqlType<BigInt>,
-    NaiveDateTime: ToSql<Timestamp, DB>,
-    String: ToSql<Text, DB>,
-    str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+impl QueryFragment<Sql> for MarkDelivered {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sql>) -> QueryResult<()> {
         out.push_sql("UPDATE outbox SET state = ");
         out.push_bind_param::<Text, _>(DELIVERED)?;
         out.push_sql(
