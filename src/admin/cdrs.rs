@@ -134,9 +134,9 @@ pub async fn credit(
             if cdrs::credited(c, own_cc.as_str(), own_pid.as_str(), orig_id.as_str())? {
                 return Err(crate::db::DbError::Other("already credited".into()));
             }
-            bridge::store_and_send_cdr(c, &c2, Some(&group), session_key.as_deref(), None)?;
+            bridge::store_and_send_cdr(c, None, &c2, Some(&group), session_key.as_deref(), None)?;
             if let Some(r) = &r2 {
-                bridge::store_and_send_cdr(c, r, Some(&group), session_key.as_deref(), None)?;
+                bridge::store_and_send_cdr(c, None, r, Some(&group), session_key.as_deref(), None)?;
             }
             Ok(())
         })

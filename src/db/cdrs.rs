@@ -43,11 +43,13 @@ pub fn of_session(conn: &mut DbConnection, session_key: &str) -> Result<Vec<CdrR
 
 /// Store a new CDR; false (and nothing written) when one with this key exists: CDRs never change.
 pub fn insert(conn: &mut DbConnection, row: &CdrRow) -> Result<bool, DbError> {
-    if get(conn, &row.key)?.is_some() {
-        return Ok(false);
-    }
-    diesel::insert_into(cdrs::table).values(row).execute(conn)?;
-    Ok(true)
+    // One statement: a CDR with this key already there inserts nothing (0 rows).
+    let insert = diesel::insert_into(cdrs::table).values(row);
+    let n = match conn {
+        DbConnection::Pg(c) => insert.on_conflict(cdrs::key).do_nothing().execute(c)?,
+        DbConnection::Sqlite(c) => insert.on_conflict(cdrs::key).do_nothing().execute(c)?,
+    };
+    Ok(n == 1)
 }
 
 /// Keep the URL the eMSP answered our POST with.

@@ -15,7 +15,7 @@ const ADVISORY_LOCK_KEY: i64 = 0x0c91_4b0b;
 /// Apply every pending migration; returns the versions applied.
 pub fn run(db: &Db) -> Result<Vec<String>, DbError> {
     let mut conn = db.get()?;
-    let applied = match &mut *conn {
+    let applied = match &mut **conn {
         DbConnection::Pg(c) => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})"))
                 .execute(c)?;

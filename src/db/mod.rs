@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection,
+};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, MultiConnection};
 
@@ -56,6 +58,19 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// True when the connection to the database was lost (the pool replaces it).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ClosedConnection,
+                    _
+                ) | diesel::result::Error::BrokenTransactionManager
+            )
+        )
+    }
+
     /// True when a unique constraint refused the write.
     pub fn is_unique_violation(&self) -> bool {
         matches!(
@@ -75,9 +90,9 @@ struct SessionSettings {
     no_seqscan: bool,
 }
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SessionSettings {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        match conn {
+impl CustomizeConnection<HubConn, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut HubConn) -> Result<(), diesel::r2d2::Error> {
+        match &mut conn.conn {
             DbConnection::Sqlite(c) => {
                 // journal_mode=WAL is persistent: set once in `Db::connect`, before the pool
                 // opens several connections at once (switching it needs an exclusive lock).
@@ -97,12 +112,85 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SessionSettings 
     }
 }
 
-pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+pub type PooledConn = PooledConnection<Manager>;
+
+/// A pooled connection: the connection, when it last answered, and whether it was lost.
+pub struct HubConn {
+    conn: DbConnection,
+    answered: std::time::Instant,
+    lost: bool,
+}
+
+impl std::ops::Deref for HubConn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for HubConn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+impl HubConn {
+    /// Note what a use of the connection showed: it answered, or it is gone.
+    fn used<T>(&mut self, result: &Result<T, DbError>) {
+        match result {
+            Ok(_) => self.answered = std::time::Instant::now(),
+            Err(e) if e.is_connection_lost() => self.lost = true,
+            Err(_) => {}
+        }
+    }
+}
+
+/// A connection that answered this recently is handed out without a test query; one idle for
+/// longer is tested first (`SELECT 1`), so a connection the server dropped while idle (a
+/// restart, a failover, an idle timeout) is replaced before anyone uses it. A connection that
+/// fails with a lost-connection error is never handed out again.
+const ANSWERED_RECENTLY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The pool's connection manager: diesel's, with the test on checkout skipped for connections
+/// that answered within [`ANSWERED_RECENTLY`] (a `SELECT 1` round trip on every checkout was
+/// 5 % of the statements of the hot path).
+pub struct Manager(ConnectionManager<DbConnection>);
+
+impl ManageConnection for Manager {
+    type Connection = HubConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<HubConn, Self::Error> {
+        Ok(HubConn {
+            conn: self.0.connect()?,
+            answered: std::time::Instant::now(),
+            lost: false,
+        })
+    }
+
+    fn is_valid(&self, c: &mut HubConn) -> Result<(), Self::Error> {
+        if c.lost {
+            return Err(diesel::r2d2::Error::QueryError(
+                diesel::result::Error::BrokenTransactionManager,
+            ));
+        }
+        if c.answered.elapsed() < ANSWERED_RECENTLY {
+            return Ok(());
+        }
+        self.0.is_valid(&mut c.conn)?;
+        c.answered = std::time::Instant::now();
+        Ok(())
+    }
+
+    fn has_broken(&self, c: &mut HubConn) -> bool {
+        c.lost || self.0.has_broken(&mut c.conn)
+    }
+}
 
 /// The database handle shared by the whole hub.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<DbConnection>>,
+    pool: Pool<Manager>,
     backend: Backend,
     /// What the pool connects to (for [`Db::dedicated`]).
     conn_url: String,
@@ -141,8 +229,8 @@ impl Db {
         })
     }
 
-    fn pool(conn_url: &str, size: u32) -> Result<Pool<ConnectionManager<DbConnection>>, DbError> {
-        let manager = ConnectionManager::<DbConnection>::new(conn_url);
+    fn pool(conn_url: &str, size: u32) -> Result<Pool<Manager>, DbError> {
+        let manager = Manager(ConnectionManager::<DbConnection>::new(conn_url));
         Ok(Pool::builder()
             .max_size(size)
             .connection_timeout(std::time::Duration::from_secs(10))
@@ -172,13 +260,12 @@ impl Db {
         if self.backend == Backend::Sqlite && self.conn_url == ":memory:" {
             return self.clone();
         }
-        let manager = ConnectionManager::<DbConnection>::new(self.conn_url.clone());
+        let manager = Manager(ConnectionManager::<DbConnection>::new(
+            self.conn_url.clone(),
+        ));
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(0))
-            // No `SELECT 1` before every batch: a broken connection fails the batch (which
-            // its writer retries) and the pool replaces it.
-            .test_on_check_out(false)
             .connection_timeout(std::time::Duration::from_secs(10))
             .connection_customizer(Box::new(SessionSettings { no_seqscan }))
             .build_unchecked(manager);
@@ -207,7 +294,9 @@ impl Db {
         let db = self.clone();
         on_blocking_pool(move || {
             let mut conn = db.get()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            conn.used(&result);
+            result
         })
         .await
     }
@@ -243,15 +332,28 @@ impl Db {
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
     {
-        let mut conn = self.get()?;
-        let conn: &mut DbConnection = &mut conn;
-        match self.backend {
+        let mut pooled = self.get()?;
+        let result = Self::in_transaction(self.backend, &self.write_lock, &mut pooled, f);
+        pooled.used(&result);
+        result
+    }
+
+    fn in_transaction<T, F>(
+        backend: Backend,
+        write_lock: &Mutex<()>,
+        conn: &mut DbConnection,
+        f: F,
+    ) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    {
+        match backend {
             Backend::Postgres => conn.transaction(f),
             Backend::Sqlite => {
                 // One writer per process queues here; `BEGIN IMMEDIATE` takes SQLite's write
                 // lock up front (waiting up to busy_timeout), so writers in other processes
                 // (the CLI, a second hub) queue too instead of failing on a lock upgrade.
-                let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+                let _guard = write_lock.lock().unwrap_or_else(|p| p.into_inner());
                 conn.batch_execute("BEGIN IMMEDIATE")?;
                 match f(conn) {
                     Ok(v) => match conn.batch_execute("COMMIT") {

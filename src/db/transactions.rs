@@ -215,14 +215,15 @@ struct Changes<'a> {
     last_seq_no: Option<i64>,
 }
 
-/// Apply an update, in one statement. What the stored transaction already has is kept (evse,
-/// connector, token, meter start), the earliest start reported wins (Started may arrive after
-/// Updated), the seqNo only grows, and an end is recorded whenever one arrives.
+/// Apply an update, in one statement; returns the row as it now is. What the stored
+/// transaction already has is kept (evse, connector, token, meter start), the earliest start
+/// reported wins (Started may arrive after Updated), the seqNo only grows, and an end is
+/// recorded whenever one arrives.
 pub fn update(
     conn: &mut DbConnection,
     t: &Transaction,
     u: &TransactionUpdate,
-) -> Result<(), DbError> {
+) -> Result<Transaction, DbError> {
     let token = u.id_token.as_ref().filter(|_| t.id_token.is_none());
     let ended = u.ended.as_ref();
     let changes = Changes {
@@ -246,10 +247,10 @@ pub fn update(
             .seq_no
             .filter(|seq| t.last_seq_no.is_none_or(|old| *seq > old)),
     };
-    diesel::update(ocpp_transactions::table.find(t.id))
+    Ok(diesel::update(ocpp_transactions::table.find(t.id))
         .set(&changes)
-        .execute(conn)?;
-    Ok(())
+        .returning(ocpp_transactions::all_columns)
+        .get_result(conn)?)
 }
 
 /// True when this (transaction, seqNo) was stored before: a duplicate to acknowledge only.
@@ -388,19 +389,6 @@ pub fn get_many(
     Ok(found)
 }
 
-/// The transactions with these row ids, in the order of `ids` (one query per 1,000 ids).
-pub fn by_refs(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Transaction>, DbError> {
-    let mut found = std::collections::HashMap::with_capacity(ids.len());
-    for part in ids.chunks(1000) {
-        let rows: Vec<Transaction> = ocpp_transactions::table
-            .filter(ocpp_transactions::id.eq_any(part))
-            .select(Transaction::as_select())
-            .load(conn)?;
-        found.extend(rows.into_iter().map(|t| (t.id, t)));
-    }
-    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
-}
-
 /// Which of these (transaction, seqNo) pairs are stored already.
 pub fn stored_seq_nos(
     conn: &mut DbConnection,
@@ -437,7 +425,8 @@ pub fn meter_values(
         .load(conn)?)
 }
 
-/// Record how a transaction was authorised (kept when already set: the first decision holds).
+/// Record how a transaction was authorised (kept when already set: the first decision holds);
+/// returns the row when it changed.
 pub fn set_authorization(
     conn: &mut DbConnection,
     id: i64,
@@ -445,8 +434,8 @@ pub fn set_authorization(
     auth_method: &str,
     reference: Option<&str>,
     authorized: bool,
-) -> Result<(), DbError> {
-    diesel::update(
+) -> Result<Option<Transaction>, DbError> {
+    Ok(diesel::update(
         ocpp_transactions::table
             .find(id)
             .filter(ocpp_transactions::auth_method.is_null()),
@@ -457,8 +446,9 @@ pub fn set_authorization(
         ocpp_transactions::authorization_reference.eq(reference),
         ocpp_transactions::authorized.eq(authorized),
     ))
-    .execute(conn)?;
-    Ok(())
+    .returning(ocpp_transactions::all_columns)
+    .get_result(conn)
+    .optional()?)
 }
 
 /// The raw payloads of a transaction's messages, in arrival order (for signed meter data).

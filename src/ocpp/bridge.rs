@@ -247,7 +247,16 @@ pub fn sync_read(
     {
         // Nothing the eMSP would see changed: keep the stored object and its last_updated.
         if ended {
-            return finish(conn, &t, &key, prev, &snapshot, &periods, costs.as_ref());
+            return finish(
+                conn,
+                cfg,
+                &t,
+                &key,
+                prev,
+                &snapshot,
+                &periods,
+                costs.as_ref(),
+            );
         }
         return Ok(Vec::new());
     }
@@ -313,6 +322,7 @@ pub fn sync_read(
     if ended {
         enqueued.extend(finish(
             conn,
+            cfg,
             &t,
             &key,
             &session,
@@ -601,6 +611,7 @@ pub fn send_from(
 #[allow(clippy::too_many_arguments)]
 fn finish(
     conn: &mut DbConnection,
+    cfg: &BridgeSettings,
     t: &Transaction,
     session_key: &str,
     session: &Session,
@@ -683,7 +694,15 @@ fn finish(
         home_charging_compensation: None,
         last_updated: DateTime::from_naive(crate::db::now()),
     };
-    store_and_send_cdr(conn, &cdr, None, Some(session_key), None).map(Option::unwrap_or_default)
+    store_and_send_cdr(
+        conn,
+        Some(&cfg.recipients),
+        &cdr,
+        None,
+        Some(session_key),
+        None,
+    )
+    .map(Option::unwrap_or_default)
 }
 
 /// The delivery group of a CDR: its session's (so it follows the session's pushes), else its own.
@@ -695,10 +714,12 @@ pub fn cdr_group(session_key: Option<&str>, cdr_key: &str) -> String {
 }
 
 /// Store a new CDR and POST it to the token owner (in delivery group `group`; never back to
-/// `source_platform_id`). `None` when a CDR with that key exists already (nothing written),
-/// else the delivery enqueued (if any).
+/// `source_platform_id`; the owner's platform looked up through `cache` when given). `None`
+/// when a CDR with that key exists already (nothing written), else the delivery enqueued (if
+/// any).
 pub fn store_and_send_cdr(
     conn: &mut DbConnection,
+    cache: Option<&push::RecipientCache>,
     cdr: &Cdr,
     group: Option<&str>,
     session_key: Option<&str>,
@@ -742,7 +763,7 @@ pub fn store_and_send_cdr(
     let body = serde_json::to_value(cdr).map_err(|e| DbError::Other(e.to_string()))?;
     send_from(
         conn,
-        None,
+        cache,
         "cdrs",
         &group,
         "POST",

@@ -346,8 +346,8 @@ impl Batch {
         self.states.len() >= STATE_BATCH || self.messages.len() >= BATCH
     }
 
-    /// Write the batch in one transaction, retrying a failed one a few times (then it is
-    /// logged as lost); returns the flushes waiting for it.
+    /// Write the batch in one transaction (frames alone: one statement), retrying a failed one
+    /// a few times (then it is logged as lost); returns the flushes waiting for it.
     async fn store(self, db: &Db) -> Vec<oneshot::Sender<()>> {
         let Batch {
             messages,
@@ -361,7 +361,14 @@ impl Batch {
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=4 {
             let w = work.clone();
-            match db.write(move |c| write(c, &w.0, &w.1)).await {
+            // Frames alone are one statement (a multi-row insert, or a `COPY`): no
+            // transaction around it.
+            let stored = if w.1.is_empty() {
+                db.write_single(move |c| write(c, &w.0, &w.1)).await
+            } else {
+                db.write(move |c| write(c, &w.0, &w.1)).await
+            };
+            match stored {
                 Ok(()) => break,
                 Err(e) if attempt < 4 => {
                     tracing::warn!(error = %e, attempt, "OCPP writer batch not stored; retrying");

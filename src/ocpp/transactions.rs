@@ -82,34 +82,55 @@ async fn use_reservation(ctx: &Ctx<'_>, r: Option<(crate::db::commands::Reservat
     }
 }
 
-/// Keep on the transaction how its token was decided, for the session and CDR.
+/// Keep on the transaction `t` how its token was decided, for the session and CDR. Returns
+/// the transaction as it now is, or None when it changed in a way only a new read shows (a
+/// command's token): see [`sync_after`].
 fn record_decision(
     c: &mut crate::db::DbConnection,
-    tx: i64,
+    t: store::Transaction,
     d: Option<&Decision>,
-) -> Result<(), crate::db::DbError> {
+) -> Result<Option<store::Transaction>, crate::db::DbError> {
     let Some(d) = d else {
-        return Ok(());
+        return Ok(Some(t));
     };
     if let Some(id) = &d.command_id
         && let Some(cmd) = crate::db::commands::get(c, id)?
     {
         // The command's token (not necessarily in the tokens store) and its reference.
         let request: Value = serde_json::from_str(&cmd.request).unwrap_or(Value::Null);
-        let t = store::by_ref(c, tx)?;
-        if t.is_some_and(|t| t.token_object.is_none()) {
-            store::set_command(c, tx, &request["token"].to_string(), d.reference.as_deref())?;
+        if t.token_object.is_none() {
+            store::set_command(
+                c,
+                t.id,
+                &request["token"].to_string(),
+                d.reference.as_deref(),
+            )?;
         }
-        return crate::db::commands::set_transaction(c, id, tx);
+        crate::db::commands::set_transaction(c, id, t.id)?;
+        return Ok(None);
     }
-    store::set_authorization(
+    let changed = store::set_authorization(
         c,
-        tx,
+        t.id,
         d.token_key.as_deref(),
         d.method,
         d.reference.as_deref(),
         d.is_allowed(),
-    )
+    )?;
+    Ok(Some(changed.unwrap_or(t)))
+}
+
+/// [`bridge::sync`] of transaction `tx`, from `current` (its row as it now is) when known.
+fn sync_after(
+    c: &mut crate::db::DbConnection,
+    cfg: &bridge::BridgeSettings,
+    tx: i64,
+    current: Option<store::Transaction>,
+) -> Result<bridge::Enqueued, crate::db::DbError> {
+    match current {
+        Some(t) => bridge::sync_read(c, cfg, t),
+        None => bridge::sync(c, cfg, tx),
+    }
 }
 
 /// `idTokenInfo` (2.0.1): the status, and the group of the token when it has one.
@@ -242,9 +263,10 @@ pub async fn handle(
                             t
                         }
                     };
-                    record_decision(c, t.id, auth.as_ref())?;
-                    let pushed = bridge::sync(c, &cfg, t.id)?;
-                    Ok((t.id, pushed))
+                    let tx = t.id;
+                    let current = record_decision(c, t, auth.as_ref())?;
+                    let pushed = sync_after(c, &cfg, tx, current)?;
+                    Ok((tx, pushed))
                 })
                 .await;
             match stored {
@@ -275,7 +297,7 @@ pub async fn handle(
                 let t = store::get_or_create(c, &charger, &tx_id, "ocpp1.6", None, None)?;
                 store::add_event(c, t.id, "StopTransaction", Some("Ended"), None, ended, &raw)?;
                 store::add_meter_values(c, Some(t.id), &charger, t.evse_id, &samples)?;
-                store::update(
+                let t = store::update(
                     c,
                     &t,
                     &TransactionUpdate {
@@ -283,7 +305,7 @@ pub async fn handle(
                         ..Default::default()
                     },
                 )?;
-                bridge::sync(c, &cfg, t.id)
+                bridge::sync_read(c, &cfg, t)
             })
             .await
             .map(|pushed| wake(ctx, &pushed))
@@ -389,9 +411,10 @@ pub async fn handle(
                         "Ended" => u.ended = Some((when, register, stopped_reason)),
                         _ => {}
                     }
-                    store::update(c, &t, &u)?;
-                    record_decision(c, t.id, auth.as_ref())?;
-                    bridge::sync(c, &cfg, t.id)
+                    let t = store::update(c, &t, &u)?;
+                    let tx = t.id;
+                    let current = record_decision(c, t, auth.as_ref())?;
+                    sync_after(c, &cfg, tx, current)
                 })
                 .await;
             match stored {

@@ -411,15 +411,19 @@ pub fn store_batch(
     }
     store::insert_event_rows(conn, &events)?;
     store::insert_meter_rows(conn, &meters)?;
+    // Each touched transaction as it now is: the row its update returned, else the row read
+    // at the start of the batch (a meter value does not change the transaction's row).
+    let mut current = Vec::with_capacity(order.len());
     for id in &order {
-        if let Some((t, Touch { update: Some(u) })) = touched.get(id) {
-            store::update(conn, t, u)?;
+        match touched.remove(id) {
+            Some((t, Touch { update: Some(u) })) => current.push(store::update(conn, &t, &u)?),
+            Some((t, Touch { update: None })) => current.push(t),
+            None => {}
         }
     }
-    // The sessions, after everything of the batch is stored: each touched transaction read
-    // again (one query), then `bridge::sync` of it.
+    // The sessions, after everything of the batch is stored.
     let mut pushed = Vec::new();
-    for t in store::by_refs(conn, &order)? {
+    for t in current {
         pushed.extend(bridge::sync_read(conn, cfg, t)?);
     }
     Ok(pushed)

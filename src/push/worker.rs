@@ -340,11 +340,13 @@ async fn deliver_inner(
                 let until = now + chrono::Duration::seconds(lease_secs);
                 outbox::delivered_then_next(c, &d, &owner, now, until)
             };
-            // A posted CDR's `Location` is stored with the success, in one transaction; other
-            // deliveries record theirs (and take the group's next) without one.
+            // A posted CDR's `Location` is stored before the success is recorded, each
+            // statement on its own: should the second not happen (a crash), the CDR is
+            // sent again (the eMSP takes it idempotently by id) and its `Location` stored
+            // again.
             let outcome = match (cdr_key, location) {
                 (Some(key), Some(url)) => {
-                    db.write(move |c| {
+                    db.write_single(move |c| {
                         crate::db::cdrs::set_emsp_location(c, &key, &url)?;
                         record(c)
                     })

@@ -269,3 +269,42 @@ fn the_default_database_is_sqlite_under_data() {
     );
     assert!(dir.path().join("data/ocpi-hub.db").exists());
 }
+
+/// A pooled connection that answered a moment ago is handed out without a test query; when the
+/// server has dropped it meanwhile, the one use that finds out fails with a lost-connection
+/// error and the pool replaces the connection instead of handing it out again.
+#[tokio::test]
+async fn a_connection_the_database_dropped_is_replaced_after_the_use_that_found_out() {
+    if !on_postgres() {
+        // Only a server can drop a connection; SQLite has none.
+        return;
+    }
+    use diesel::RunQueryDsl;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path());
+    let db = ocpi_hub::db::Db::connect(&url, 1).unwrap();
+    let backend_pid = |c: &mut ocpi_hub::db::DbConnection| {
+        Ok(
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+                "pg_backend_pid()",
+            ))
+            .get_result::<i32>(c)?,
+        )
+    };
+    let first = db.read(backend_pid).await.unwrap();
+    let other = ocpi_hub::db::Db::connect(&url, 1).unwrap();
+    other
+        .read(move |c| {
+            // Waits (up to 5 s) until that backend has ended.
+            diesel::sql_query(format!("SELECT pg_terminate_backend({first}, 5000)")).execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let err = db.read(backend_pid).await.unwrap_err();
+    assert!(err.is_connection_lost(), "{err}");
+    let second = db.read(backend_pid).await.unwrap();
+    assert_ne!(first, second);
+    // And the new connection keeps serving.
+    assert_eq!(db.read(backend_pid).await.unwrap(), second);
+}

@@ -424,7 +424,7 @@ fn recording_a_success_hands_over_the_groups_next_only_when_due_and_free() {
     let dir = tempfile::tempdir().unwrap();
     let db = migrated_db(&dir);
     let mut c = db.get().unwrap();
-    let c = &mut *c;
+    let c: &mut ocpi_hub::db::DbConnection = &mut c;
     outbox::enqueue(
         c,
         &[
@@ -498,7 +498,7 @@ fn leasing_by_id_takes_only_due_free_group_heads() {
     let dir = tempfile::tempdir().unwrap();
     let db = migrated_db(&dir);
     let mut c = db.get().unwrap();
-    let c = &mut *c;
+    let c: &mut ocpi_hub::db::DbConnection = &mut c;
     let ids = outbox::enqueue(
         c,
         &[

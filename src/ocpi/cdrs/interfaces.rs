@@ -101,6 +101,7 @@ pub async fn post(
             // A repeated POST of a stored CDR changes nothing and is not forwarded again.
             let stored = bridge::store_and_send_cdr(
                 c,
+                None,
                 &to_store,
                 None,
                 session_key.as_deref(),
