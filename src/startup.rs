@@ -249,7 +249,9 @@ impl Application {
             state
                 .ocpp_tx
                 .run(
-                    state.db.dedicated(crate::ocpp::tx_batch::SHARDS as u32),
+                    state
+                        .db
+                        .dedicated_by_key(crate::ocpp::tx_batch::SHARDS as u32),
                     cfg,
                     state.outbox_wakeup_handle(),
                 )

@@ -99,9 +99,7 @@ pub fn enqueue(conn: &mut DbConnection, rows: &[NewDelivery]) -> Result<Vec<i64>
 // it had. So each of them finds its rows by a key (`id`, or `outbox_group_state`'s platform,
 // group and state), never by a partial index or a scan whose cost the statistics decide.
 
-/// The backend of [`DbConnection`] (either database), which the statements below are written
-/// for: their SQL is the same on both.
-type Sql = <DbConnection as diesel::Connection>::Backend;
+use super::Sql;
 
 /// Lease a delivery if it is due, free and its group's head ([`lease_ids`]). One id per
 /// statement: with a list of ids PostgreSQL would plan it again for each list's length.

@@ -4,11 +4,14 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::sessions;
-use super::{DbConnection, DbError};
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = sessions, treat_none_as_null = true)]
+use super::schema::sessions;
+use super::{DbConnection, DbError, Sql};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub key: String,
     pub country_code: String,
@@ -92,13 +95,54 @@ pub fn save(
         Some(old) => {
             let mut row = row.clone();
             row.created_at = old.created_at;
-            diesel::update(sessions::table.find(&row.key))
-                .set(&row)
-                .execute(conn)?;
+            UpdateSession(row).execute(conn)?;
         }
     }
     Ok(())
 }
+
+/// Replace a stored session's row (every column but the key), as one statement prepared once
+/// per connection: a running session's every change writes it.
+#[derive(Debug, diesel::query_builder::QueryId)]
+struct UpdateSession(SessionRow);
+
+impl QueryFragment<Sql> for UpdateSession {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sql>) -> QueryResult<()> {
+        let r = &self.0;
+        out.push_sql("UPDATE sessions SET country_code = ");
+        out.push_bind_param::<Text, _>(&r.country_code)?;
+        out.push_sql(", party_id = ");
+        out.push_bind_param::<Text, _>(&r.party_id)?;
+        out.push_sql(", id = ");
+        out.push_bind_param::<Text, _>(&r.id)?;
+        out.push_sql(", emsp_country_code = ");
+        out.push_bind_param::<Text, _>(&r.emsp_country_code)?;
+        out.push_sql(", emsp_party_id = ");
+        out.push_bind_param::<Text, _>(&r.emsp_party_id)?;
+        out.push_sql(", status = ");
+        out.push_bind_param::<Text, _>(&r.status)?;
+        out.push_sql(", object = ");
+        out.push_bind_param::<Text, _>(&r.object)?;
+        out.push_sql(", transaction_ref = ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&r.transaction_ref)?;
+        out.push_sql(", source_platform_id = ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.source_platform_id)?;
+        out.push_sql(", pushed_periods = ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.pushed_periods)?;
+        out.push_sql(", charging_preferences = ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.charging_preferences)?;
+        out.push_sql(", snapshot = ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.snapshot)?;
+        out.push_sql(", last_updated = ");
+        out.push_bind_param::<Timestamp, _>(&r.last_updated)?;
+        out.push_sql(", created_at = ");
+        out.push_bind_param::<Timestamp, _>(&r.created_at)?;
+        out.push_sql(" WHERE key = ");
+        out.push_bind_param::<Text, _>(&r.key)
+    }
+}
+
+impl<C> RunQueryDsl<C> for UpdateSession {}
 
 pub fn set_preferences(conn: &mut DbConnection, key: &str, json: &str) -> Result<(), DbError> {
     diesel::update(sessions::table.find(key))

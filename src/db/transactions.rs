@@ -375,6 +375,11 @@ pub fn get_many(
     conn: &mut DbConnection,
     keys: &[(String, String)],
 ) -> Result<Vec<Transaction>, DbError> {
+    if let [(charger_id, transaction_id)] = keys {
+        // The usual batch at moderate rates: a statement PostgreSQL plans once per
+        // connection (with lists it plans every call, for their lengths).
+        return Ok(get(conn, charger_id, transaction_id)?.into_iter().collect());
+    }
     let mut found = Vec::new();
     for part in keys.chunks(500) {
         let chargers: Vec<&str> = part.iter().map(|k| k.0.as_str()).collect();
