@@ -299,13 +299,18 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
         let db = self.clone();
-        on_blocking_pool(move || {
-            let mut conn = db.get()?;
-            let result = f(&mut conn);
-            conn.used(&result);
-            result
-        })
-        .await
+        on_blocking_pool(move || db.with_conn(f)).await
+    }
+
+    /// Run `f` on a pooled connection, noting on it what the use showed ([`HubConn::used`]).
+    fn with_conn<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    {
+        let mut conn = self.get()?;
+        let result = f(&mut conn);
+        conn.used(&result);
+        result
     }
 
     /// Run `f` in one write transaction on the blocking pool.
@@ -339,28 +344,20 @@ impl Db {
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
     {
-        let mut pooled = self.get()?;
-        let result = Self::in_transaction(self.backend, &self.write_lock, &mut pooled, f);
-        pooled.used(&result);
-        result
+        self.with_conn(|conn| self.in_transaction(conn, f))
     }
 
-    fn in_transaction<T, F>(
-        backend: Backend,
-        write_lock: &Mutex<()>,
-        conn: &mut DbConnection,
-        f: F,
-    ) -> Result<T, DbError>
+    fn in_transaction<T, F>(&self, conn: &mut DbConnection, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
     {
-        match backend {
+        match self.backend {
             Backend::Postgres => conn.transaction(f),
             Backend::Sqlite => {
                 // One writer per process queues here; `BEGIN IMMEDIATE` takes SQLite's write
                 // lock up front (waiting up to busy_timeout), so writers in other processes
                 // (the CLI, a second hub) queue too instead of failing on a lock upgrade.
-                let _guard = write_lock.lock().unwrap_or_else(|p| p.into_inner());
+                let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
                 conn.batch_execute("BEGIN IMMEDIATE")?;
                 match f(conn) {
                     Ok(v) => match conn.batch_execute("COMMIT") {
