@@ -116,7 +116,17 @@ pub fn find_start(
         .optional()?)
 }
 
+/// How a transaction's token was decided, kept for its session and CDR.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorization<'a> {
+    pub token_key: Option<&'a str>,
+    pub method: &'a str,
+    pub reference: Option<&'a str>,
+    pub authorized: bool,
+}
+
 /// Create a transaction; 1.6 ones get their transaction id from the row id (`assign_id`).
+/// `auth`: the decision on its token, stored with it (as [`set_authorization`] would).
 #[allow(clippy::too_many_arguments)]
 pub fn create(
     conn: &mut DbConnection,
@@ -128,6 +138,7 @@ pub fn create(
     id_token: Option<(&str, &str)>,
     started_at: Option<NaiveDateTime>,
     meter_start_wh: Option<&str>,
+    auth: Option<Authorization<'_>>,
 ) -> Result<Transaction, DbError> {
     let now = super::now();
     let provisional = transaction_id
@@ -147,6 +158,10 @@ pub fn create(
             ocpp_transactions::meter_start_wh.eq(meter_start_wh),
             ocpp_transactions::created_at.eq(now),
             ocpp_transactions::updated_at.eq(now),
+            ocpp_transactions::token_key.eq(auth.and_then(|a| a.token_key)),
+            ocpp_transactions::auth_method.eq(auth.map(|a| a.method)),
+            ocpp_transactions::authorization_reference.eq(auth.and_then(|a| a.reference)),
+            ocpp_transactions::authorized.eq(auth.map(|a| a.authorized)),
         ))
         .returning(ocpp_transactions::all_columns)
         .get_result(conn)?;
@@ -178,6 +193,7 @@ pub fn get_or_create(
             protocol,
             evse_id,
             connector_id,
+            None,
             None,
             None,
             None,
@@ -435,10 +451,7 @@ pub fn meter_values(
 pub fn set_authorization(
     conn: &mut DbConnection,
     id: i64,
-    token_key: Option<&str>,
-    auth_method: &str,
-    reference: Option<&str>,
-    authorized: bool,
+    auth: Authorization<'_>,
 ) -> Result<Option<Transaction>, DbError> {
     Ok(diesel::update(
         ocpp_transactions::table
@@ -446,10 +459,10 @@ pub fn set_authorization(
             .filter(ocpp_transactions::auth_method.is_null()),
     )
     .set((
-        ocpp_transactions::token_key.eq(token_key),
-        ocpp_transactions::auth_method.eq(auth_method),
-        ocpp_transactions::authorization_reference.eq(reference),
-        ocpp_transactions::authorized.eq(authorized),
+        ocpp_transactions::token_key.eq(auth.token_key),
+        ocpp_transactions::auth_method.eq(auth.method),
+        ocpp_transactions::authorization_reference.eq(auth.reference),
+        ocpp_transactions::authorized.eq(auth.authorized),
     ))
     .returning(ocpp_transactions::all_columns)
     .get_result(conn)

@@ -109,8 +109,34 @@ pub fn sync_read(
     cfg: &BridgeSettings,
     t: store::Transaction,
 ) -> Result<Enqueued, DbError> {
+    sync_from(conn, cfg, t, None)
+}
+
+/// [`sync_read`] of a transaction created in the current database transaction with no meter
+/// values: it has no session and no samples yet, so neither is read, and the EVSE's active
+/// reservation is the one the caller read to decide on the token (`reservation`), not read
+/// again.
+pub fn sync_created(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+    t: store::Transaction,
+    reservation: Option<&crate::db::commands::Reservation>,
+) -> Result<Enqueued, DbError> {
+    sync_from(conn, cfg, t, Some(reservation))
+}
+
+/// `created`: the transaction is new (see [`sync_created`]), with the reservation known.
+fn sync_from(
+    conn: &mut DbConnection,
+    cfg: &BridgeSettings,
+    t: store::Transaction,
+    created: Option<Option<&crate::db::commands::Reservation>>,
+) -> Result<Enqueued, DbError> {
     let tx = t.id;
-    let mut existing = sessions::of_transaction(conn, tx)?;
+    let mut existing = match created {
+        Some(_) => None,
+        None => sessions::of_transaction(conn, tx)?,
+    };
     // What the eMSP has: the stored object (its `cdr_token` is the token the session was
     // started with, so the token is read only for a new session).
     let mut previous = stored_session(existing.as_ref());
@@ -131,7 +157,7 @@ pub fn sync_read(
             if existing.is_none() {
                 // The session of a reservation this token made on this EVSE becomes the
                 // transaction's.
-                existing = adopt_reservation_session(conn, &t, token.uid.as_str())?;
+                existing = adopt_reservation_session(conn, &t, token.uid.as_str(), created)?;
                 previous = stored_session(existing.as_ref());
             }
             CdrToken {
@@ -150,7 +176,10 @@ pub fn sync_read(
             .map_err(|e| DbError::Other(format!("session snapshot unreadable: {e}")))?,
         None => take_snapshot(conn, cfg, &t)?,
     };
-    let samples = store::meter_values(conn, tx)?;
+    let samples = match created {
+        Some(_) => Vec::new(),
+        None => store::meter_values(conn, tx)?,
+    };
     let now = crate::db::now();
     let start = t.started_at.unwrap_or(t.created_at);
     let ended = t.state == ENDED;
@@ -345,11 +374,16 @@ fn adopt_reservation_session(
     conn: &mut DbConnection,
     t: &Transaction,
     uid: &str,
+    known: Option<Option<&crate::db::commands::Reservation>>,
 ) -> Result<Option<SessionRow>, DbError> {
     let Some(evse) = t.evse_id.or(t.connector_id) else {
         return Ok(None);
     };
-    let Some(r) = crate::db::commands::active_on(conn, &t.charger_id, evse)? else {
+    let r = match known {
+        Some(r) => r.cloned(),
+        None => crate::db::commands::active_on(conn, &t.charger_id, evse)?,
+    };
+    let Some(r) = r else {
         return Ok(None);
     };
     let Some(key) = r

@@ -109,15 +109,18 @@ fn record_decision(
         crate::db::commands::set_transaction(c, id, t.id)?;
         return Ok(None);
     }
-    let changed = store::set_authorization(
-        c,
-        t.id,
-        d.token_key.as_deref(),
-        d.method,
-        d.reference.as_deref(),
-        d.is_allowed(),
-    )?;
+    let changed = store::set_authorization(c, t.id, authorization(d))?;
     Ok(Some(changed.unwrap_or(t)))
+}
+
+/// What the transaction keeps of a decision that is not a command's.
+fn authorization(d: &Decision) -> store::Authorization<'_> {
+    store::Authorization {
+        token_key: d.token_key.as_deref(),
+        method: d.method,
+        reference: d.reference.as_deref(),
+        authorized: d.is_allowed(),
+    }
 }
 
 /// [`bridge::sync`] of transaction `tx`, from `current` (its row as it now is) when known.
@@ -230,42 +233,56 @@ pub async fn handle(
             let info = decision.as_ref().map(id_tag_info);
             let allowed = decision.as_ref().is_some_and(Decision::is_allowed);
             let auth = decision.clone();
+            let known_reservation = reserved.clone();
             let meter_start = i(&p, "meterStart").map(|m| m.to_string());
             let stored = db
                 .write(move |c| {
-                    let t = match connector {
+                    let repeated = match connector {
                         Some(cn) => store::find_start(c, &charger, cn, started)?,
                         None => None,
                     };
-                    let t = match t {
-                        Some(t) => t,
-                        None => {
-                            let t = store::create(
-                                c,
-                                &charger,
-                                None,
-                                "ocpp1.6",
-                                connector,
-                                connector,
-                                tag.as_deref().map(|t| (t, "ISO14443")),
-                                Some(started),
-                                meter_start.as_deref(),
-                            )?;
-                            store::add_event(
-                                c,
-                                t.id,
-                                "StartTransaction",
-                                Some("Started"),
-                                None,
-                                started,
-                                &raw,
-                            )?;
-                            t
-                        }
-                    };
+                    if let Some(t) = repeated {
+                        let tx = t.id;
+                        let current = record_decision(c, t, auth.as_ref())?;
+                        return Ok((tx, sync_after(c, &cfg, tx, current)?));
+                    }
+                    // A new transaction: a decision that is not a command's is stored with
+                    // it (no update after), and it has no session or meter values to read.
+                    let own = auth.as_ref().filter(|d| d.command_id.is_none());
+                    let t = store::create(
+                        c,
+                        &charger,
+                        None,
+                        "ocpp1.6",
+                        connector,
+                        connector,
+                        tag.as_deref().map(|t| (t, "ISO14443")),
+                        Some(started),
+                        meter_start.as_deref(),
+                        own.map(authorization),
+                    )?;
+                    store::add_event(
+                        c,
+                        t.id,
+                        "StartTransaction",
+                        Some("Started"),
+                        None,
+                        started,
+                        &raw,
+                    )?;
                     let tx = t.id;
-                    let current = record_decision(c, t, auth.as_ref())?;
-                    let pushed = sync_after(c, &cfg, tx, current)?;
+                    let pushed = match auth.as_ref() {
+                        Some(d) if d.command_id.is_some() => {
+                            let current = record_decision(c, t, Some(d))?;
+                            sync_after(c, &cfg, tx, current)?
+                        }
+                        _ => bridge::sync_created(
+                            c,
+                            &cfg,
+                            t,
+                            known_reservation.as_ref().map(|(r, _)| r),
+                        )?,
+                    };
                     Ok((tx, pushed))
                 })
                 .await;

@@ -649,4 +649,45 @@ async fn stop_unlock_on_2_0_1_and_reserve_on_1_6() {
     )
     .await;
     assert_eq!(r[2]["idTagInfo"]["status"], "Blocked", "{r}");
+    // A reservation for a stored token (no command behind the start): its StartTransaction
+    // on the 1.6 connector takes over the reservation's session.
+    let cancel = json!({"response_url": url(&h, "ca"), "reservation_id": "RA"});
+    command(&h, &h.ems_c, "CANCEL_RESERVATION", &cancel).await;
+    on_call(&mut ws1, Some(json!({"status": "Accepted"}))).await;
+    assert_eq!(result_at(&h, "ca").await["result"], "ACCEPTED");
+    let mut rt = body("rt", "RT");
+    rt["token"] = token("TOK-1");
+    command(&h, &h.ems_c, "RESERVE_NOW", &rt).await;
+    on_call(&mut ws1, Some(json!({"status": "Accepted"}))).await;
+    assert_eq!(result_at(&h, "rt").await["result"], "ACCEPTED");
+    let r = ask(
+        &mut ws1,
+        &json!([2, "s2", "StartTransaction", {"connectorId": 1, "idTag": "TOK-1", "meterStart": 0, "timestamp": "2026-03-02T11:00:00Z"}]).to_string(),
+    )
+    .await;
+    assert_eq!(r[2]["idTagInfo"]["status"], "Accepted", "{r}");
+    crate::locations::drained(&h.app).await;
+    let got = received(&h.ems).await;
+    let reserved = got
+        .iter()
+        .filter(|(m, _, b)| m == "PUT" && b["status"] == "RESERVATION" && b["evse_uid"] == "CY16-1")
+        .map(|(_, p, _)| p.clone())
+        .next_back()
+        .unwrap();
+    let statuses: Vec<&str> = got
+        .iter()
+        .filter(|(_, q, b)| *q == reserved && b.get("status").is_some())
+        .map(|(_, _, b)| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["RESERVATION", "ACTIVE"], "{got:#?}");
+    let state = h
+        .app
+        .state
+        .db
+        .read(|c| ocpi_hub::db::commands::reservation_of(c, "DE", "EMS", "RT"))
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state, "USED");
 }
