@@ -39,27 +39,34 @@ async fn decide(
     token: Option<(&str, Option<&str>)>,
     evse: Option<i64>,
 ) -> Option<Decision> {
-    let (uid, kind) = token?;
-    Some(authorize::decide(ctx.state, ctx.charger_id, uid, kind, evse).await)
+    decide_reserved(ctx, token, evse, false).await.0
 }
 
-/// The active reservation of the EVSE, and whether it is for this token.
-async fn reservation(
+/// [`decide`], and (when `reserve`) the active reservation of the EVSE with whether it is for
+/// this token, read together.
+async fn decide_reserved(
     ctx: &Ctx<'_>,
+    token: Option<(&str, Option<&str>)>,
     evse: Option<i64>,
-    uid: Option<&str>,
-) -> Option<(crate::db::commands::Reservation, bool)> {
-    let (evse, uid) = (evse?, uid?.to_ascii_uppercase());
-    let charger = ctx.charger_id.to_string();
-    let r = ctx
-        .state
-        .db
-        .read(move |c| crate::db::commands::active_on(c, &charger, evse))
-        .await
-        .ok()
-        .flatten()?;
-    let mine = r.token_uid == uid;
-    Some((r, mine))
+    reserve: bool,
+) -> (
+    Option<Decision>,
+    Option<(crate::db::commands::Reservation, bool)>,
+) {
+    let Some((uid, kind)) = token else {
+        return (None, None);
+    };
+    let reserved_evse = evse.filter(|_| reserve);
+    let (d, r) =
+        authorize::decide_reserved(ctx.state, ctx.charger_id, uid, kind, evse, reserved_evse).await;
+    let uid = uid.to_ascii_uppercase();
+    (
+        Some(d),
+        r.map(|r| {
+            let mine = r.token_uid == uid;
+            (r, mine)
+        }),
+    )
 }
 
 /// An EVSE reserved for another token refuses this one; the reserving token uses it up.
@@ -224,11 +231,8 @@ pub async fn handle(
             let started = at(&p);
             let connector = i(&p, "connectorId");
             let tag = s(&p, "idTag");
-            // Two independent reads, side by side.
-            let (decision, reserved) = tokio::join!(
-                decide(ctx, tag.as_deref().map(|t| (t, None)), connector),
-                reservation(ctx, connector, tag.as_deref())
-            );
+            let (decision, reserved) =
+                decide_reserved(ctx, tag.as_deref().map(|t| (t, None)), connector, true).await;
             let decision = apply_reservation(decision, &reserved);
             let info = decision.as_ref().map(id_tag_info);
             let allowed = decision.as_ref().is_some_and(Decision::is_allowed);
@@ -378,21 +382,13 @@ pub async fn handle(
             let token = p
                 .get("idToken")
                 .and_then(|t| Some((s(t, "idToken")?, s(t, "type").unwrap_or_default())));
-            let uid = token.as_ref().map(|(u, _)| u.as_str());
-            let (decision, reserved) = tokio::join!(
-                decide(
-                    ctx,
-                    token.as_ref().map(|(u, k)| (u.as_str(), Some(k.as_str()))),
-                    evse,
-                ),
-                async {
-                    if event == "Ended" {
-                        None
-                    } else {
-                        reservation(ctx, evse, uid).await
-                    }
-                }
-            );
+            let (decision, reserved) = decide_reserved(
+                ctx,
+                token.as_ref().map(|(u, k)| (u.as_str(), Some(k.as_str()))),
+                evse,
+                event != "Ended",
+            )
+            .await;
             let decision = apply_reservation(decision, &reserved);
             let allowed = decision.as_ref().is_some_and(Decision::is_allowed);
             let auth = decision.clone();

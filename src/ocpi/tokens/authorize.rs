@@ -21,6 +21,7 @@ use reqwest::Method;
 
 use crate::config::AuthorizePolicy;
 use crate::db::chargers;
+use crate::db::commands::{CommandRow, Reservation};
 use crate::db::tokens::{self as store, TokenRow};
 use crate::http::routing::PartyRef;
 use crate::ocpi::client::ClientError;
@@ -158,44 +159,80 @@ pub async fn decide(
     ocpp_type: Option<&str>,
     evse: Option<i64>,
 ) -> Decision {
-    // A token an eMSP sent in a START_SESSION for this charge point is not asked about again.
-    if let Some(d) = from_command(state, charger, uid).await {
-        return d;
-    }
-    match state.settings.ocpp_authorize {
-        AuthorizePolicy::AcceptAll => {
-            return Decision {
-                allowed: Some(AllowedType::Allowed),
-                ..Decision::unknown()
-            };
-        }
-        AuthorizePolicy::RejectAll => {
-            return Decision {
-                allowed: Some(AllowedType::Blocked),
-                ..Decision::unknown()
-            };
-        }
-        AuthorizePolicy::Tokens => {}
-    }
-    if let Some(d) = state.recent_authorizations.get(charger, uid) {
-        return d;
-    }
-    let d = decide_now(state, charger, uid, ocpp_type, evse).await;
-    state.recent_authorizations.put(charger, uid, &d);
-    d
+    decide_reserved(state, charger, uid, ocpp_type, evse, None)
+        .await
+        .0
 }
 
-/// The decision a recent START_SESSION made for this token at this charge point.
-async fn from_command(state: &AppState, charger: &str, uid: &str) -> Option<Decision> {
+/// [`decide`], and the active reservation of the charge point's EVSE `reserved_evse` (when
+/// asked), read in the same trip to the database.
+pub async fn decide_reserved(
+    state: &AppState,
+    charger: &str,
+    uid: &str,
+    ocpp_type: Option<&str>,
+    evse: Option<i64>,
+    reserved_evse: Option<i64>,
+) -> (Decision, Option<Reservation>) {
+    let policy = state.settings.ocpp_authorize;
+    let cached = match policy {
+        AuthorizePolicy::Tokens => state.recent_authorizations.get(charger, uid),
+        _ => None,
+    };
+    // The stored token is read only when it may decide (no recent decision to reuse).
+    let read_token = matches!(policy, AuthorizePolicy::Tokens) && cached.is_none();
     let since = crate::db::now()
         - chrono::Duration::minutes(crate::ocpi::commands::service::COMMAND_TOKEN_TRUST_MINUTES);
+    let types = candidate_types(ocpp_type);
     let (cid, u) = (charger.to_string(), uid.to_string());
-    let cmd = state
+    let found = state
         .db
-        .read(move |c| crate::db::commands::recent_start(c, &cid, &u, None, since))
-        .await
-        .ok()
-        .flatten()?;
+        .read(move |c| {
+            let command = crate::db::commands::recent_start(c, &cid, &u, None, since)?;
+            let reservation = match reserved_evse {
+                Some(evse) => crate::db::commands::active_on(c, &cid, evse)?,
+                None => None,
+            };
+            let token = match read_token {
+                true => Some((store::by_uid(c, &u, types)?, chargers::get(c, &cid)?)),
+                false => None,
+            };
+            Ok((command, reservation, token))
+        })
+        .await;
+    let (command, reservation, token) = match found {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "token lookup failed");
+            return (Decision::unknown(), None);
+        }
+    };
+    // A token an eMSP sent in a START_SESSION for this charge point is not asked about again.
+    if let Some(d) = command.and_then(command_decision) {
+        return (d, reservation);
+    }
+    let d = match (policy, cached, token) {
+        (AuthorizePolicy::AcceptAll, ..) => Decision {
+            allowed: Some(AllowedType::Allowed),
+            ..Decision::unknown()
+        },
+        (AuthorizePolicy::RejectAll, ..) => Decision {
+            allowed: Some(AllowedType::Blocked),
+            ..Decision::unknown()
+        },
+        (AuthorizePolicy::Tokens, Some(d), _) => d,
+        (AuthorizePolicy::Tokens, None, token) => {
+            let (rows, charger_row) = token.unwrap_or_default();
+            let d = decide_now(state, charger, evse, rows, charger_row).await;
+            state.recent_authorizations.put(charger, uid, &d);
+            d
+        }
+    };
+    (d, reservation)
+}
+
+/// The decision a recent START_SESSION made for its token at its charge point.
+fn command_decision(cmd: CommandRow) -> Option<Decision> {
     let request: serde_json::Value = serde_json::from_str(&cmd.request).ok()?;
     Some(Decision {
         allowed: Some(AllowedType::Allowed),
@@ -209,30 +246,15 @@ async fn from_command(state: &AppState, charger: &str, uid: &str) -> Option<Deci
     })
 }
 
+/// The decision from the stored token `rows` (the first, most likely type first) at the charge
+/// point `charger_row`: the store's, or the eMSP's when its `whitelist` says to ask.
 async fn decide_now(
     state: &AppState,
     charger: &str,
-    uid: &str,
-    ocpp_type: Option<&str>,
     evse: Option<i64>,
+    rows: Vec<TokenRow>,
+    charger_row: Option<chargers::Charger>,
 ) -> Decision {
-    let types = candidate_types(ocpp_type);
-    let (lookup, cid) = (uid.to_string(), charger.to_string());
-    let found = state
-        .db
-        .read(move |c| {
-            let rows = store::by_uid(c, &lookup, types)?;
-            let charger = chargers::get(c, &cid)?;
-            Ok((rows, charger))
-        })
-        .await;
-    let (rows, charger_row) = match found {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "token lookup failed");
-            return Decision::unknown();
-        }
-    };
     let Some(row) = rows.into_iter().next() else {
         tracing::info!(ocpp.charge_point_id = %charger, "unknown token refused");
         return Decision::unknown();
