@@ -115,6 +115,9 @@ fn raise_nofile(need: u64) {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
 fn postgres_url() -> String {
     if let Ok(u) = std::env::var("TEST_DATABASE_URL")
         && u.starts_with("postgres")
@@ -220,13 +223,7 @@ impl Hub {
 
     /// User + system CPU seconds used so far.
     fn cpu_secs(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the command name.
-        (ticks(11) + ticks(12)) / 100.0
+        cpu::cpu_secs(self.child.id())
     }
 
     /// SIGTERM (a clean stop) and wait for the exit.
@@ -668,6 +665,8 @@ struct RateResult {
     ceiling_p50_ms: f64,
     ceiling_p99_ms: f64,
     hub_cpu_share: f64,
+    generator_cpu_share: f64,
+    postgres_cpu_share: f64,
     fixed_rate: f64,
     achieved: f64,
     fixed_errors: u64,
@@ -717,9 +716,17 @@ async fn rate(o: &Opts, run: usize) -> RateResult {
     let setup_calls = 2 * n as u64;
     // Warm-up, then the ceiling (closed loop).
     let (c, warm, _) = drive(cps, &o.mix, 2, None).await;
-    let cpu0 = hub.cpu_secs();
+    let postmaster = cpu::postmaster_of(&o.pg);
+    let cpu0 = (
+        hub.cpu_secs(),
+        cpu::cpu_secs(0),
+        cpu::postgres_cpu_secs(postmaster),
+    );
     let (c, ceiling, secs) = drive(c, &o.mix, o.secs, None).await;
-    let hub_cpu_share = (hub.cpu_secs() - cpu0) / secs;
+    let hub_cpu_share = (hub.cpu_secs() - cpu0.0) / secs;
+    // The load generator is this process (its database handle is idle meanwhile).
+    let generator_cpu_share = (cpu::cpu_secs(0) - cpu0.1) / secs;
+    let postgres_cpu_share = (cpu::postgres_cpu_secs(postmaster) - cpu0.2) / secs;
     let ceiling_rate = ceiling.ok as f64 / secs;
     // Open loop at the fixed rate.
     let fixed_rate = if o.rate > 0.0 {
@@ -752,6 +759,8 @@ async fn rate(o: &Opts, run: usize) -> RateResult {
         ceiling_p50_ms: percentile(&ceiling.latencies, 0.5),
         ceiling_p99_ms: percentile(&ceiling.latencies, 0.99),
         hub_cpu_share,
+        generator_cpu_share,
+        postgres_cpu_share,
         fixed_rate,
         achieved,
         fixed_errors: fixed.errors,
@@ -850,7 +859,8 @@ fn main() {
             println!("run {run} rate: load average before {}", loadavg());
             let r = rt.block_on(rate(&o, run));
             println!(
-                "run {run} rate: ceiling {:.0} msg/s ({} errors, p50 {:.1} ms, p99 {:.1} ms, hub CPU {:.2} cores); \
+                "run {run} rate: ceiling {:.0} msg/s ({} errors, p50 {:.1} ms, p99 {:.1} ms, CPU cores: hub {:.2}, \
+                 PostgreSQL {:.2}, load generator {:.2}); \
                  open loop at {:.0} msg/s: achieved {:.0}, {} errors, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.1} ms, max {:.1} ms ({}); \
                  stored after a clean stop: {}/{} meter values, {}/{} log rows ({} dropped)",
                 r.ceiling,
@@ -858,6 +868,8 @@ fn main() {
                 r.ceiling_p50_ms,
                 r.ceiling_p99_ms,
                 r.hub_cpu_share,
+                r.postgres_cpu_share,
+                r.generator_cpu_share,
                 r.fixed_rate,
                 r.achieved,
                 r.fixed_errors,
@@ -890,11 +902,15 @@ fn main() {
     if !rates.is_empty() {
         let m = |f: fn(&RateResult) -> f64| median(rates.iter().map(f).collect());
         println!(
-            "median rate ({} charge points, mix {}): ceiling {:.0} msg/s (target ≥ 40,000); \
+            "median rate ({} charge points, mix {}): ceiling {:.0} msg/s (target ≥ 40,000; CPU \
+             cores at the ceiling: hub {:.2}, PostgreSQL {:.2}, load generator {:.2}); \
              at {:.0} msg/s p99 {:.2} ms (target ≤ 10 ms), achieved {:.0} msg/s",
             o.rate_cps,
             String::from_utf8_lossy(&o.mix),
             m(|r| r.ceiling),
+            m(|r| r.hub_cpu_share),
+            m(|r| r.postgres_cpu_share),
+            m(|r| r.generator_cpu_share),
             m(|r| r.fixed_rate),
             m(|r| r.p99_ms),
             m(|r| r.achieved)
