@@ -202,9 +202,15 @@ pub async fn decide_reserved(
         .await;
     let (command, reservation, token) = match found {
         Ok(r) => r,
-        Err(e) => {
+        // Without the database the policy or a recent decision still answers; a token that
+        // needed the store is refused this once (not remembered).
+        Err(e) if read_token => {
             tracing::error!(error = %e, "token lookup failed");
             return (Decision::unknown(), None);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "command and reservation lookup failed");
+            (None, None, None)
         }
     };
     // A token an eMSP sent in a START_SESSION for this charge point is not asked about again.
