@@ -245,47 +245,45 @@ pub async fn handle(
                         Some(cn) => store::find_start(c, &charger, cn, started)?,
                         None => None,
                     };
-                    if let Some(t) = repeated {
-                        let tx = t.id;
-                        let current = record_decision(c, t, auth.as_ref())?;
-                        return Ok((tx, sync_after(c, &cfg, tx, current)?));
-                    }
-                    // A new transaction: a decision that is not a command's is stored with
-                    // it (no update after), and it has no session or meter values to read.
-                    let own = auth.as_ref().filter(|d| d.command_id.is_none());
-                    let t = store::create(
-                        c,
-                        &charger,
-                        None,
-                        "ocpp1.6",
-                        connector,
-                        connector,
-                        tag.as_deref().map(|t| (t, "ISO14443")),
-                        Some(started),
-                        meter_start.as_deref(),
-                        own.map(authorization),
-                    )?;
-                    store::add_event(
-                        c,
-                        t.id,
-                        "StartTransaction",
-                        Some("Started"),
-                        None,
-                        started,
-                        &raw,
-                    )?;
-                    let tx = t.id;
-                    let pushed = match auth.as_ref() {
-                        Some(d) if d.command_id.is_some() => {
-                            let current = record_decision(c, t, Some(d))?;
-                            sync_after(c, &cfg, tx, current)?
+                    // A new transaction stores a decision that is not a command's with its
+                    // insert (no update after), and has no session or meter values to read.
+                    let by_command = auth.as_ref().is_some_and(|d| d.command_id.is_some());
+                    let own = auth.as_ref().filter(|_| !by_command);
+                    let (t, created) = match repeated {
+                        Some(t) => (t, false),
+                        None => {
+                            let t = store::create(
+                                c,
+                                &charger,
+                                None,
+                                "ocpp1.6",
+                                connector,
+                                connector,
+                                tag.as_deref().map(|t| (t, "ISO14443")),
+                                Some(started),
+                                meter_start.as_deref(),
+                                own.map(authorization),
+                            )?;
+                            store::add_event(
+                                c,
+                                t.id,
+                                "StartTransaction",
+                                Some("Started"),
+                                None,
+                                started,
+                                &raw,
+                            )?;
+                            (t, true)
                         }
-                        _ => bridge::sync_created(
-                            c,
-                            &cfg,
-                            t,
-                            known_reservation.as_ref().map(|(r, _)| r),
-                        )?,
+                    };
+                    let tx = t.id;
+                    let pushed = if created && !by_command {
+                        let reservation = known_reservation.as_ref().map(|(r, _)| r);
+                        bridge::sync_created(c, &cfg, t, reservation)?
+                    } else {
+                        // Repeated, or started by a command: the decision is recorded now.
+                        let current = record_decision(c, t, auth.as_ref())?;
+                        sync_after(c, &cfg, tx, current)?
                     };
                     Ok((tx, pushed))
                 })

@@ -193,9 +193,10 @@ pub async fn decide_reserved(
                 Some(evse) => crate::db::commands::active_on(c, &cid, evse)?,
                 None => None,
             };
-            let token = match read_token {
-                true => Some((store::by_uid(c, &u, types)?, chargers::get(c, &cid)?)),
-                false => None,
+            let token = if read_token {
+                Some((store::by_uid(c, &u, types)?, chargers::get(c, &cid)?))
+            } else {
+                None
             };
             Ok((command, reservation, token))
         })
