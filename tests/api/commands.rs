@@ -21,6 +21,18 @@ fn token(uid: &str) -> Value {
            "whitelist": "NEVER", "last_updated": "2026-01-01T00:00:00Z"})
 }
 
+/// The state of eMSP DE/EMS's reservation `id`.
+async fn reservation_state(h: &Hub, id: &'static str) -> String {
+    h.app
+        .state
+        .db
+        .read(move |c| ocpi_hub::db::commands::reservation_of(c, "DE", "EMS", id))
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+}
+
 pub async fn commands_hub(chargers: &[&str]) -> Hub {
     let h = hub(chargers, |s| {
         s.ocpp_call_timeout_secs = 1;
@@ -424,16 +436,7 @@ async fn reservations_hold_the_evse_until_expiry_cancel_or_use() {
     let r = ask(&mut ws, &started(2, "TX-B", "APP-2")).await;
     assert_eq!(r[2]["idTokenInfo"]["status"], "Accepted", "{r}");
     assert_eq!(result_at(&h, "s").await["result"], "ACCEPTED");
-    let state = h
-        .app
-        .state
-        .db
-        .read(|c| ocpi_hub::db::commands::reservation_of(c, "DE", "EMS", "R2"))
-        .await
-        .unwrap()
-        .unwrap()
-        .state;
-    assert_eq!(state, "USED");
+    assert_eq!(reservation_state(&h, "R2").await, "USED");
 
     // Cancel: CancelReservation with the hub's id, EVSE free again.
     command(
@@ -680,14 +683,5 @@ async fn stop_unlock_on_2_0_1_and_reserve_on_1_6() {
         .map(|(_, _, b)| b["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["RESERVATION", "ACTIVE"], "{got:#?}");
-    let state = h
-        .app
-        .state
-        .db
-        .read(|c| ocpi_hub::db::commands::reservation_of(c, "DE", "EMS", "RT"))
-        .await
-        .unwrap()
-        .unwrap()
-        .state;
-    assert_eq!(state, "USED");
+    assert_eq!(reservation_state(&h, "RT").await, "USED");
 }
